@@ -1,0 +1,81 @@
+"""The one hierarchy of domain errors.
+
+Each error carries a stable `code` (part of the public protocol, see docs/protocol.md) and a
+`message` written for the shopper. The consumer turns any ChatError into an `error` frame in
+one place; nothing else formats errors for the client.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ChatError(Exception):
+    code = "internal_error"
+    default_message = "Something went wrong on our side. Your message is safe; please try again."
+
+    def __init__(self, message: str | None = None, *, detail: str = "", **extra: Any) -> None:
+        self.message = message or self.default_message
+        # `detail` is for logs and staff (e.g. the upstream status); it never reaches the shopper.
+        self.detail = detail
+        self.extra = extra
+        super().__init__(detail or self.message)
+
+    def as_frame(self) -> dict[str, Any]:
+        return {"type": "error", "code": self.code, "message": self.message, **self.extra}
+
+
+class InvalidJSON(ChatError):
+    code = "invalid_json"
+    default_message = "That message could not be read: it must be a JSON object."
+
+
+class InvalidFrame(ChatError):
+    code = "invalid_frame"
+    default_message = "That message is missing a field or has a field of the wrong kind."
+
+
+class UnknownType(ChatError):
+    code = "unknown_type"
+    default_message = "That kind of message is not supported."
+
+
+class MessageEmpty(ChatError):
+    code = "message_empty"
+    default_message = "Please type a message before sending."
+
+
+class MessageTooLong(ChatError):
+    code = "message_too_long"
+
+
+class FrameTooLarge(ChatError):
+    code = "frame_too_large"
+
+
+class RateLimited(ChatError):
+    code = "rate_limited"
+
+
+class ReplyInProgress(ChatError):
+    code = "reply_in_progress"
+    default_message = "Please wait for the current reply to finish, or press Stop, before sending another message."
+
+
+class ConversationNotFound(ChatError):
+    code = "not_found"
+    default_message = "That conversation is not available in this browser."
+
+
+class UpstreamUnavailable(ChatError):
+    """The model could not be reached or refused the request before replying."""
+
+    code = "upstream_unavailable"
+    default_message = "The assistant can't be reached right now. Your message is saved; please try again in a moment."
+
+
+class UpstreamStreamError(ChatError):
+    """The model failed part-way through a reply."""
+
+    code = "upstream_error"
+    default_message = "The reply was cut off by a problem with the assistant. What arrived is kept; please ask again."

@@ -1,0 +1,25 @@
+"""The shared httpx client for model calls: one connection pool per event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+
+import httpx
+from django.conf import settings
+
+_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = weakref.WeakKeyDictionary()
+
+
+def http_client() -> httpx.AsyncClient:
+    loop = asyncio.get_running_loop()
+    client = _clients.get(loop)
+    if client is None or client.is_closed:
+        client = httpx.AsyncClient(
+            # Reads are timed per chunk by the streaming client (first token vs. idle), not here.
+            timeout=httpx.Timeout(connect=settings.LLM_CONNECT_TIMEOUT, read=None, write=30.0, pool=10.0),
+            limits=httpx.Limits(max_connections=None, max_keepalive_connections=100),
+            headers={"User-Agent": "supportbot/0.1"},
+        )
+        _clients[loop] = client
+    return client

@@ -1,0 +1,86 @@
+"""Conversations and their messages."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+from django.db.models import Q
+
+from supportbot.models import TimeStampedModel
+
+
+class Conversation(TimeStampedModel):
+    class Status(models.TextChoices):
+        BOT = "bot", "With the bot"
+        WAITING = "waiting", "Waiting for staff"
+        STAFF = "staff", "With staff"
+        CLOSED = "closed", "Closed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    # SHA-256 of a random token kept in the shopper's session: the session can prove ownership,
+    # a database dump cannot.
+    owner_hash = models.CharField(max_length=64, db_index=True, editable=False)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.BOT, db_index=True)
+    # Highest event sequence number whose effect is stored (see chat/journal.py).
+    last_seq = models.PositiveBigIntegerField(default=0)
+    last_message_at = models.DateTimeField(null=True, blank=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Conversation {self.id}"
+
+
+class Message(TimeStampedModel):
+    class Role(models.TextChoices):
+        USER = "user", "User"
+        ASSISTANT = "assistant", "Assistant"
+        SYSTEM = "system", "System"
+
+    class Author(models.TextChoices):
+        SHOPPER = "shopper", "Shopper"
+        BOT = "bot", "Bot"
+        STAFF = "staff", "Staff"
+        SYSTEM = "system", "System"
+
+    class Status(models.TextChoices):
+        COMPLETE = "complete", "Complete"
+        STOPPED = "stopped", "Stopped by the shopper"
+        INCOMPLETE = "incomplete", "Incomplete"
+        FAILED = "failed", "Failed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
+    seq = models.PositiveBigIntegerField()
+    role = models.CharField(max_length=16, choices=Role.choices)
+    author = models.CharField(max_length=16, choices=Author.choices)
+    text = models.TextField(blank=True)
+    # The OpenAI-style content parts sent to the model for this message (text, image_url, …).
+    parts = models.JSONField(default=list, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.COMPLETE, db_index=True)
+    client_msg_id = models.UUIDField(null=True, blank=True)
+    reply_to = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="replies")
+    # For bot replies: what produced them and what it cost.
+    model = models.CharField(max_length=200, blank=True)
+    usage = models.JSONField(default=dict, blank=True)
+    error_code = models.CharField(max_length=64, blank=True)
+    error_detail = models.TextField(blank=True)
+    first_token_ms = models.PositiveIntegerField(null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    grounding = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["conversation", "seq"]
+        constraints = [
+            models.UniqueConstraint(fields=["conversation", "seq"], name="chat_message_unique_seq"),
+            models.UniqueConstraint(
+                fields=["conversation", "client_msg_id"],
+                condition=Q(client_msg_id__isnull=False),
+                name="chat_message_unique_client_msg_id",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.author}: {self.text[:60]}"

@@ -1,0 +1,98 @@
+"""Writes to conversations and messages. Synchronous: call them via database_sync_to_async.
+
+Each service is one transaction, so a message and the conversation's sequence mark are stored
+together or not at all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from typing import Any
+
+from django.db import transaction
+from django.db.models import F
+from django.db.models.functions import Greatest
+from django.utils import timezone
+
+from chat.models import Conversation, Message
+
+
+def owner_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def conversation_create(*, owner_token: str) -> Conversation:
+    return Conversation.objects.create(owner_hash=owner_hash(owner_token))
+
+
+def _conversation_advance(*, conversation_id: uuid.UUID | str, seq: int) -> None:
+    now = timezone.now()
+    Conversation.objects.filter(pk=conversation_id).update(
+        last_seq=Greatest(F("last_seq"), seq), last_message_at=now, updated_at=now
+    )
+
+
+@transaction.atomic
+def message_create_from_shopper(
+    *, conversation_id: uuid.UUID | str, seq: int, text: str, client_msg_id: uuid.UUID
+) -> Message:
+    """Store the shopper's message with its sequence number.
+
+    Raises IntegrityError if this client_msg_id is already stored (the caller re-acks instead).
+    """
+    message = Message.objects.create(
+        conversation_id=conversation_id,
+        seq=seq,
+        role=Message.Role.USER,
+        author=Message.Author.SHOPPER,
+        text=text,
+        parts=[{"type": "text", "text": text}],
+        client_msg_id=client_msg_id,
+    )
+    _conversation_advance(conversation_id=conversation_id, seq=seq)
+    return message
+
+
+@transaction.atomic
+def reply_store(
+    *,
+    conversation_id: uuid.UUID | str,
+    message_id: uuid.UUID,
+    seq: int,
+    end_seq: int,
+    reply_to_id: uuid.UUID | None,
+    text: str,
+    status: str,
+    model: str,
+    usage: dict[str, Any],
+    error_code: str = "",
+    error_detail: str = "",
+    first_token_ms: int | None = None,
+    duration_ms: int | None = None,
+    grounding: dict[str, Any] | None = None,
+) -> Message:
+    """Store a finished bot reply in one write.
+
+    `seq` is the reply's place in the conversation (its reply.start); `end_seq` is the seq of the
+    reply.end that announces it, recorded as the conversation's last stored event.
+    """
+    message = Message.objects.create(
+        id=message_id,
+        conversation_id=conversation_id,
+        seq=seq,
+        role=Message.Role.ASSISTANT,
+        author=Message.Author.BOT,
+        text=text,
+        status=status,
+        reply_to_id=reply_to_id,
+        model=model,
+        usage=usage,
+        error_code=error_code,
+        error_detail=error_detail[:2000],
+        first_token_ms=first_token_ms,
+        duration_ms=duration_ms,
+        grounding=grounding or {},
+    )
+    _conversation_advance(conversation_id=conversation_id, seq=end_seq)
+    return message

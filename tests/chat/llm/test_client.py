@@ -1,0 +1,118 @@
+"""The streaming client against a real loopback server speaking the OpenAI wire format."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import pytest
+
+from chat.errors import UpstreamStreamError, UpstreamUnavailable
+from chat.llm.client import Endpoint, OpenAIChatClient, Timeouts
+from chat.llm.types import ChatRequest, Finish, ReasoningDelta, RefusalDelta, TextDelta, Usage
+from tests.fakes import Comment, Done, Headers, Refusal, Script, Text
+from tests.fakes import Finish as FinishStep
+from tests.fakes import Usage as UsageStep
+
+REQUEST = ChatRequest(messages=[{"role": "user", "content": "hi"}], user_text="hi")
+SECRET = "sk-secret-value-that-must-not-leak"
+
+
+@pytest.fixture
+async def client(fake_openai_server):
+    fake_openai_server.reset()
+    async with httpx.AsyncClient() as http:
+        yield OpenAIChatClient(
+            endpoint=Endpoint(base_url=fake_openai_server.base_url, api_key=SECRET, model="gpt-5.2-chat-latest"),
+            http=http,
+            timeouts=Timeouts(first_token=1.0, idle=0.5),
+            max_completion_tokens=300,
+        )
+
+
+async def collect(client) -> list:
+    return [event async for event in client.stream(REQUEST)]
+
+
+async def test_text_finish_and_usage_are_parsed(client, fake_openai_server):
+    fake_openai_server.enqueue(Script.stream(["Hel", "lo"], usage=UsageStep(prompt_tokens=9, completion_tokens=2)))
+    events = await collect(client)
+    assert events[:3] == [TextDelta("Hel"), TextDelta("lo"), Finish("stop")]
+    usage = events[3]
+    assert isinstance(usage, Usage) and usage.as_dict() == {
+        "prompt_tokens": 9,
+        "completion_tokens": 2,
+        "total_tokens": 11,
+    }
+    body = fake_openai_server.last_request.json
+    assert body["model"] == "gpt-5.2-chat-latest" and body["max_completion_tokens"] == 300
+    assert body["messages"] == REQUEST.messages
+
+
+async def test_comments_crlf_reasoning_and_refusal(client, fake_openai_server):
+    fake_openai_server.enqueue(
+        Script(
+            Headers(),
+            Comment("PROCESSING"),
+            Refusal("I can't help with that."),
+            Text("ok"),
+            FinishStep("stop"),
+            Done(),
+            crlf=True,
+        ),
+        Script.stream("Answer", reasoning="thinking", comment="keep-alive"),
+    )
+    assert await collect(client) == [RefusalDelta("I can't help with that."), TextDelta("ok"), Finish("stop")]
+    events = await collect(client)
+    assert ReasoningDelta("thinking") in events and TextDelta("Answer") in events
+
+
+async def test_error_status_is_unavailable_and_never_carries_the_key(client, fake_openai_server):
+    fake_openai_server.enqueue(Script.http_error(503, message="overloaded"))
+    with pytest.raises(UpstreamUnavailable) as caught:
+        await collect(client)
+    assert "HTTP 503" in caught.value.detail and "overloaded" in caught.value.detail
+    assert SECRET not in caught.value.detail and SECRET not in repr(client._endpoint)
+    assert fake_openai_server.last_request.headers["authorization"] == f"Bearer {SECRET}"
+
+
+async def test_mid_stream_error_event_after_text(client, fake_openai_server):
+    fake_openai_server.enqueue(Script.mid_stream_error("Partial", message="server exploded"))
+    events = []
+    with pytest.raises(UpstreamStreamError) as caught:
+        async for event in client.stream(REQUEST):
+            events.append(event)
+    assert events == [TextDelta("Partial")] and "server exploded" in caught.value.detail
+
+
+async def test_a_stream_without_done_is_an_error(client, fake_openai_server):
+    fake_openai_server.enqueue(Script.cut("Half"))
+    with pytest.raises(UpstreamStreamError):
+        await collect(client)
+
+
+async def test_no_first_byte_times_out_as_unavailable(client, fake_openai_server):
+    fake_openai_server.enqueue(Script.hang(before_headers=True, timeout=3))
+    with pytest.raises(UpstreamUnavailable, match="timed out"):
+        await collect(client)
+
+
+async def test_closing_the_stream_early_closes_the_upstream_connection(client, fake_openai_server):
+    fake_openai_server.enqueue(Script.stream_forever(rate=50))
+    stream = client.stream(REQUEST)
+    assert isinstance(await anext(stream), TextDelta)
+    await stream.aclose()
+    request = fake_openai_server.last_request
+    await asyncio.to_thread(request.done.wait, 2)
+    assert request.client_disconnected
+
+
+async def test_connection_refused_is_unavailable():
+    async with httpx.AsyncClient() as http:
+        client = OpenAIChatClient(
+            endpoint=Endpoint(base_url="http://127.0.0.1:9/v1", api_key="", model="m"),
+            http=http,
+            timeouts=Timeouts(first_token=1.0, idle=1.0),
+        )
+        with pytest.raises(UpstreamUnavailable, match="ConnectError"):
+            await collect(client)

@@ -1,0 +1,113 @@
+"""Bad frames get a clear error, the connection stays open, and nothing is stored."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+from channels.db import database_sync_to_async
+
+from chat.models import Message
+from tests.chat.shopper import Shopper, browser_session, reply_text
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("turns_idle")]
+
+GOOD_ID = "6f1c1c1e-8f0a-4c55-9a55-3f2f0e6c9d11"
+
+BAD_FRAMES = [
+    ("not json at all", "invalid_json"),
+    ("[1, 2, 3]", "invalid_json"),
+    ('"just a string"', "invalid_json"),
+    ("{}", "invalid_frame"),
+    ('{"type": 7}', "invalid_frame"),
+    ('{"type": "dance"}', "unknown_type"),
+    ('{"type": "message", "text": "hi"}', "invalid_frame"),
+    ('{"type": "message", "text": "hi", "client_msg_id": "not-a-uuid"}', "invalid_frame"),
+    (f'{{"type": "message", "text": 42, "client_msg_id": "{GOOD_ID}"}}', "invalid_frame"),
+    (f'{{"type": "message", "text": "   ", "client_msg_id": "{GOOD_ID}"}}', "message_empty"),
+    (f'{{"type": "message", "text": "\\u0000\\u0007", "client_msg_id": "{GOOD_ID}"}}', "message_empty"),
+    (f'{{"type": "message", "text": "{"x" * 4001}", "client_msg_id": "{GOOD_ID}"}}', "message_too_long"),
+    (f'{{"type": "message", "text": "hi", "attachments": ["nope"], "client_msg_id": "{GOOD_ID}"}}', "invalid_frame"),
+    ('{"type": "resume", "conversation": "nope", "after_seq": 0}', "invalid_frame"),
+    (f'{{"type": "resume", "conversation": "{GOOD_ID}", "after_seq": -4}}', "invalid_frame"),
+    (json.dumps({"type": "message", "text": "y" * 70_000, "client_msg_id": GOOD_ID}), "frame_too_large"),
+]
+
+
+@pytest.mark.parametrize(("raw", "code"), BAD_FRAMES, ids=[code + str(i) for i, (_, code) in enumerate(BAD_FRAMES)])
+async def test_bad_frame_gets_an_error_and_nothing_is_stored(raw, code, offline):
+    shopper = Shopper(await browser_session())
+    conversation = await shopper.connect()
+    await shopper.communicator.send_to(text_data=raw)
+    error = await shopper.recv()
+    assert error["type"] == "error" and error["code"] == code
+    assert error["message"] and "Traceback" not in error["message"]
+    assert "seq" not in error
+    count = await database_sync_to_async(Message.objects.filter(conversation_id=conversation["id"]).count)()
+    assert count == 0
+    # The connection is still usable.
+    frames = await shopper.turn("still here?")
+    assert frames[0]["type"] == "message.ack" and frames[-1]["type"] == "reply.end"
+    await shopper.disconnect()
+
+
+async def test_binary_frames_are_refused_in_plain_words(offline):
+    shopper = Shopper(await browser_session())
+    await shopper.connect()
+    await shopper.communicator.send_to(bytes_data=b"\x00\x01binary")
+    error = await shopper.recv()
+    assert error["code"] == "invalid_json" and "Binary" in error["message"]
+    await shopper.disconnect()
+
+
+async def test_control_characters_are_removed_before_storing(offline):
+    shopper = Shopper(await browser_session())
+    await shopper.connect()
+    frames = await shopper.turn("rain\x00 jacket\x1b please\n")
+    assert frames[0]["message"]["text"] == "rain jacket please"
+
+
+async def test_too_many_messages_per_minute_are_refused_with_a_wait_time(offline, settings):
+    settings.CHAT_MESSAGES_PER_MINUTE = 2
+    shopper = Shopper(await browser_session())
+    conversation = await shopper.connect()
+    await shopper.turn("one")
+    await shopper.turn("two")
+    await shopper.say("three")
+    error = await shopper.recv()
+    assert error["code"] == "rate_limited"
+    assert 1 <= error["retry_after"] <= 60 and f"{error['retry_after']} seconds" in error["message"]
+    texts = await database_sync_to_async(
+        lambda: list(
+            Message.objects.filter(conversation_id=conversation["id"], author="shopper").values_list("text", flat=True)
+        )
+    )()
+    assert texts == ["one", "two"]
+    await shopper.disconnect()
+
+
+async def test_the_limit_is_per_browser_not_per_socket(offline, settings):
+    settings.CHAT_MESSAGES_PER_MINUTE = 1
+    session = await browser_session()
+    tab1 = Shopper(session)
+    await tab1.connect()
+    await tab1.turn("one")
+    tab2 = Shopper(session)
+    await tab2.connect()
+    await tab2.say("from another tab")
+    assert (await tab2.recv())["code"] == "rate_limited"
+    # Another browser is not affected.
+    other = Shopper(await browser_session())
+    await other.connect()
+    assert reply_text(await other.turn("hello")) != ""
+    for shopper in (tab1, tab2, other):
+        await shopper.disconnect()
+
+
+async def test_unknown_conversation_in_resume_is_not_found(offline):
+    shopper = Shopper(await browser_session())
+    await shopper.connect()
+    await shopper.send({"type": "resume", "conversation": str(uuid.uuid4()), "after_seq": 0})
+    assert (await shopper.recv())["code"] == "not_found"
+    await shopper.disconnect()

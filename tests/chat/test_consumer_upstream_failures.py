@@ -1,0 +1,113 @@
+"""When the model fails: the shopper is told in plain words, the message is kept, the
+conversation goes on."""
+
+from __future__ import annotations
+
+import pytest
+from channels.db import database_sync_to_async
+
+from chat.models import Message
+from tests.chat.shopper import Shopper, browser_session, reply_text
+from tests.fakes import Script
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("turns_idle")]
+
+
+@database_sync_to_async
+def stored(conversation_id: str) -> list[tuple[str, str, str, str]]:
+    rows = Message.objects.filter(conversation_id=conversation_id).order_by("seq")
+    return [(m.author, m.text, m.status, m.error_code) for m in rows]
+
+
+@pytest.mark.parametrize(
+    "script",
+    [
+        Script.http_error(429, retry_after=1),
+        Script.http_error(500),
+        Script.http_error(401),
+        Script.garbage(),
+        Script.hang(before_headers=True, timeout=3),
+    ],
+    ids=["429", "500", "401", "garbage", "no-first-byte"],
+)
+async def test_a_reply_that_never_starts_fails_cleanly_and_the_message_is_kept(fake_openai, settings, script):
+    settings.LLM_FIRST_TOKEN_TIMEOUT = 0.5
+    fake_openai.enqueue(script)
+    shopper = Shopper(await browser_session())
+    conversation = await shopper.connect()
+    frames = await shopper.turn("Where is my order?")
+    error = next(f for f in frames if f["type"] == "error")
+    assert error["code"] == "upstream_unavailable"
+    assert "saved" in error["message"] and "HTTP" not in error["message"]
+    assert frames[-1]["status"] == "failed"
+    rows = await stored(conversation["id"])
+    assert rows == [
+        ("shopper", "Where is my order?", "complete", ""),
+        ("bot", "", "failed", "upstream_unavailable"),
+    ]
+    # Later turns still work.
+    fake_openai.enqueue(Script.stream("Back to normal."))
+    assert reply_text(await shopper.turn("Hello again")) == "Back to normal."
+    await shopper.disconnect()
+
+
+@pytest.mark.parametrize(
+    "script",
+    [
+        Script.mid_stream_error("The order left our ", message="overloaded"),
+        Script.cut("The order left our "),
+    ],
+    ids=["error-event", "connection-cut"],
+)
+async def test_a_reply_cut_midway_keeps_its_text_and_is_marked_incomplete(fake_openai, script):
+    fake_openai.enqueue(script)
+    shopper = Shopper(await browser_session())
+    conversation = await shopper.connect()
+    frames = await shopper.turn("Where is my order?")
+    assert reply_text(frames) == "The order left our "
+    error = next(f for f in frames if f["type"] == "error")
+    assert error["code"] == "upstream_error" and "kept" in error["message"]
+    assert frames[-1]["status"] == "incomplete"
+    bot = (await stored(conversation["id"]))[-1]
+    assert bot[:3] == ("bot", "The order left our ", "incomplete")
+    await shopper.disconnect()
+
+
+async def test_a_stalled_stream_times_out_as_incomplete(fake_openai, settings):
+    settings.LLM_IDLE_TIMEOUT = 0.3
+    fake_openai.enqueue(Script.hang("Let me check", timeout=5))
+    shopper = Shopper(await browser_session())
+    await shopper.connect()
+    frames = await shopper.turn("Status?")
+    assert reply_text(frames) == "Let me check" and frames[-1]["status"] == "incomplete"
+    await shopper.disconnect()
+
+
+async def test_a_reply_cut_by_the_token_limit_says_so(fake_openai):
+    fake_openai.enqueue(Script.stream("A very long", finish_reason="length"))
+    shopper = Shopper(await browser_session())
+    await shopper.connect()
+    frames = await shopper.turn("Tell me a lot")
+    assert frames[-1]["status"] == "incomplete"
+    assert "cut short" in next(f for f in frames if f["type"] == "error")["message"]
+    await shopper.disconnect()
+
+
+async def test_a_gateway_that_ignores_stream_true_still_answers(fake_openai):
+    fake_openai.enqueue(Script.completion("One JSON body."))
+    shopper = Shopper(await browser_session())
+    await shopper.connect()
+    frames = await shopper.turn("hi")
+    assert reply_text(frames) == "One JSON body." and frames[-1]["status"] == "complete"
+    await shopper.disconnect()
+
+
+async def test_reasoning_text_is_kept_for_staff_and_never_sent_to_the_shopper(fake_openai):
+    fake_openai.enqueue(Script.stream("Yes, in stock.", reasoning="The shopper asks about stock"))
+    shopper = Shopper(await browser_session())
+    conversation = await shopper.connect()
+    frames = await shopper.turn("In stock?")
+    assert "shopper asks" not in str(frames)
+    bot = await database_sync_to_async(lambda: Message.objects.get(conversation_id=conversation["id"], author="bot"))()
+    assert bot.grounding["reasoning"].startswith("The shopper asks about stock")
+    await shopper.disconnect()

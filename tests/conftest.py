@@ -1,0 +1,82 @@
+"""Fixtures shared by the whole suite.
+
+Services: tests that need PostgreSQL, Redis or Chromium skip (with the reason) on a machine that
+lacks them, but never when CI=true: there a missing service fails the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+from django.conf import settings as django_settings
+
+from tests.fakes.openai_server import FakeOpenAI
+
+IN_CI = os.environ.get("CI") == "true"
+
+
+def require(condition: bool, reason: str) -> None:
+    """Skip the test when `condition` is false — or fail it in CI, where everything must run."""
+    if condition:
+        return
+    if IN_CI:
+        pytest.fail(f"{reason} (CI=true: nothing may be skipped)")
+    pytest.skip(reason)
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    database = "PostgreSQL" if django_settings.DATABASE_URL else "SQLite"
+    layer = "Redis" if django_settings.REDIS_URL else "in-memory"
+    return f"supportbot setup: database={database}, channel layer/journal/cache={layer}"
+
+
+@pytest.fixture(autouse=True)
+def fresh_channel_layer() -> None:
+    """Each test runs in its own event loop; channels-redis binds locks to the loop that first
+    used them, so every test gets a layer of its own (as each Daphne process has one)."""
+    from channels.layers import channel_layers
+
+    channel_layers.backends.clear()
+
+
+@pytest.fixture(scope="session")
+def fake_openai_server() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI() as server:
+        yield server
+
+
+@pytest.fixture
+def fake_openai(fake_openai_server: FakeOpenAI, settings) -> Iterator[FakeOpenAI]:
+    """A loopback OpenAI-compatible server, with the app pointed at it for this test."""
+    fake_openai_server.reset()
+    settings.LLM_BASE_URL = fake_openai_server.base_url
+    settings.LLM_API_KEY = "sk-test-key-for-the-fake-server"
+    settings.LLM_MODEL = "gpt-5.2"
+    settings.LLM_FIRST_TOKEN_TIMEOUT = 5.0
+    settings.LLM_IDLE_TIMEOUT = 5.0
+    yield fake_openai_server
+    fake_openai_server.reset()
+
+
+@pytest.fixture
+def offline(settings) -> None:
+    """No model endpoint: the offline responder answers."""
+    settings.LLM_BASE_URL = ""
+
+
+@pytest.fixture
+async def turns_idle() -> AsyncIterator[None]:
+    """Wait for replies still running when a test ends, so none leaks into the next test."""
+    from asgiref.sync import sync_to_async
+    from django.db import connections
+
+    from chat.turns import supervisor
+
+    yield
+    async with asyncio.timeout(10):
+        await supervisor.wait_idle()
+    # The ORM ran in asgiref's worker thread: close its connections so the test database can go.
+    await sync_to_async(connections.close_all)()
