@@ -34,7 +34,7 @@ def watch_reply(page, index: int, timeout: float = 10.0) -> list[str]:
         if not states or states[-1] != text:
             states.append(text)
         if reply.get_attribute("data-status") != "streaming":
-            return states + [reply.locator(".msg-body").inner_text()]
+            return [*states, reply.locator(".msg-body").inner_text()]
         time.sleep(0.02)
     raise AssertionError(f"the reply was still streaming after {timeout}s: {states[-1:]}")
 
@@ -77,7 +77,9 @@ def test_stop_ends_the_reply_and_closes_the_upstream_request(page, fake_openai_s
     assert page.locator("#send").is_enabled()
 
 
-def test_reload_keeps_the_conversation_and_another_browser_cannot_see_it(page, browser, daphne_server, fake_openai_server):
+def test_reload_keeps_the_conversation_and_another_browser_cannot_see_it(
+    page, browser, daphne_server, fake_openai_server
+):
     fake_openai_server.reset()
     fake_openai_server.enqueue(Script.stream("Yes, size 9 is in stock."))
     open_chat(page)
@@ -104,7 +106,12 @@ def test_html_and_scripts_in_a_reply_render_as_text(page, fake_openai_server):
     )
     fake_openai_server.enqueue(Script.stream(attack, chunk_size=7))
     dialogs: list[str] = []
-    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+
+    def on_dialog(dialog) -> None:
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", on_dialog)
     open_chat(page)
     send(page, 'What does <b onmouseover="x">this</b> do?')
     watch_reply(page, 0)
@@ -113,8 +120,7 @@ def test_html_and_scripts_in_a_reply_render_as_text(page, fake_openai_server):
     assert '<img src=x onerror="window.__pwned=1">' in reply.inner_text()
     assert reply.locator("img, script").count() == 0
     assert reply.locator("a[href^='javascript']").count() == 0
-    page.locator(f"{ASSISTANT} .msg-body a").all()  # whatever links remain are safe
-    if reply.locator("a").count():
+    if reply.locator("a").count():  # whatever link remains must be harmless to click
         reply.locator("a").first.click()
     assert page.evaluate("() => window.__pwned") is None
     user = page.locator(".msg[data-role=user] .msg-body")
