@@ -7,7 +7,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, TypeVar
 
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
@@ -94,16 +94,7 @@ def _load_product(*, raw: Mapping[str, Any], summary: LoadSummary) -> None:
         "description_text": html_to_text(html_text=description_html),
         **_padded("option{}_name", option_names),
     }
-    product = Product.objects.filter(handle=handle).first()
-    created = product is None
-    if product is None:
-        product = Product(handle=handle, **values)
-        _save(product, where=where)
-        product_changed = True
-    else:
-        product_changed = _apply(product, values)
-        if product_changed:
-            _save(product, where=where)
+    product, created, product_changed = _upsert(Product, handle=handle, values=values, where=where)
 
     raw_variants = raw.get("variants")
     if not isinstance(raw_variants, list) or not raw_variants:
@@ -174,16 +165,7 @@ def _load_collection(*, raw: Mapping[str, Any], summary: LoadSummary) -> None:
     if missing:
         raise CatalogImportError(f"{where}: unknown product handles {', '.join(missing)}.")
 
-    collection = Collection.objects.filter(handle=handle).first()
-    created = collection is None
-    if collection is None:
-        collection = Collection(handle=handle, **values)
-        _save(collection, where=where)
-        changed = True
-    else:
-        changed = _apply(collection, values)
-        if changed:
-            _save(collection, where=where)
+    collection, created, changed = _upsert(Collection, handle=handle, values=values, where=where)
     if set(collection.products.values_list("pk", flat=True)) != {product.pk for product in products}:
         collection.products.set(products)
         changed = True
@@ -191,6 +173,24 @@ def _load_collection(*, raw: Mapping[str, Any], summary: LoadSummary) -> None:
         summary.collections_created += 1
     elif changed:
         summary.collections_updated += 1
+
+
+_Handled = TypeVar("_Handled", Product, Collection)
+
+
+def _upsert(
+    model: type[_Handled], *, handle: str, values: Mapping[str, Any], where: str
+) -> tuple[_Handled, bool, bool]:
+    """The row with this handle, created or updated from `values`: (row, created, changed)."""
+    instance = model.objects.filter(handle=handle).first()
+    if instance is None:
+        instance = model(handle=handle, **values)
+        _save(instance, where=where)
+        return instance, True, True
+    changed = _apply(instance, values)
+    if changed:
+        _save(instance, where=where)
+    return instance, False, changed
 
 
 def _apply(instance: models.Model, values: Mapping[str, Any]) -> bool:
