@@ -1,4 +1,5 @@
-"""A first review view for staff: conversations with their transcript (read-only)."""
+"""A first review view for staff: conversations with their transcript, usage and cost.
+Staff can pin the model tier of a conversation; everything else is read-only."""
 
 from __future__ import annotations
 
@@ -15,8 +16,21 @@ class MessageInline(admin.TabularInline):
     model = Message
     extra = 0
     can_delete = False
-    ordering = ["seq"]
-    fields = ("seq", "created_at", "author", "text", "status", "model", "usage", "first_token_ms", "error_code")
+    ordering = ("created_at",)
+    fields = (
+        "seq",
+        "created_at",
+        "kind",
+        "author",
+        "text",
+        "status",
+        "model",
+        "usage",
+        "cost",
+        "first_token_ms",
+        "error_code",
+        "grounding",
+    )
     readonly_fields = fields
 
     def has_add_permission(self, request: HttpRequest, obj: object | None = None) -> bool:
@@ -25,12 +39,42 @@ class MessageInline(admin.TabularInline):
 
 @admin.register(Conversation)
 class ConversationAdmin(admin.ModelAdmin):
-    list_display = ["id", "created_at", "last_message_at", "status", "message_count"]
-    list_filter = ["status", "created_at"]
-    search_fields = ["id", "messages__text"]
+    list_display = (
+        "id",
+        "created_at",
+        "last_message_at",
+        "status",
+        "message_count",
+        "model_tier",
+        "prompt_tokens",
+        "completion_tokens",
+        "cost",
+    )
+    list_filter = ("status", "model_tier", "created_at")
+    search_fields = ("id", "messages__text")
     date_hierarchy = "created_at"
-    readonly_fields = ["id", "owner_hash", "last_seq", "created_at", "updated_at", "last_message_at"]
-    inlines = [MessageInline]
+    fields = (
+        "id",
+        "status",
+        "model_tier",
+        "created_at",
+        "last_message_at",
+        "prompt_tokens",
+        "completion_tokens",
+        "cost",
+        "last_seq",
+    )
+    readonly_fields = (
+        "id",
+        "status",
+        "created_at",
+        "last_message_at",
+        "prompt_tokens",
+        "completion_tokens",
+        "cost",
+        "last_seq",
+    )
+    inlines = (MessageInline,)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Conversation]:
         queryset = cast("QuerySet[Conversation]", super().get_queryset(request))

@@ -5,3 +5,6 @@ class ChatConfig(AppConfig):
     name = "chat"
     verbose_name = "Chat"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from chat import checks  # noqa: F401 - registers the start-up checks

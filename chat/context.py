@@ -1,7 +1,6 @@
-"""Building what the model sees for a turn: instructions, history and catalog facts.
-
-Synchronous (database reads): call via database_sync_to_async.
-"""
+"""Building what the model sees for a turn: instructions, history (within its token budget, see
+chat/compaction.py) and catalog facts. Synchronous (database reads): call via
+database_sync_to_async."""
 
 from __future__ import annotations
 
@@ -10,9 +9,10 @@ from typing import Any
 from django.conf import settings
 
 from catalog.selectors import product_facts, product_search
+from chat.compaction import HistoryPlan, model_message
+from chat.llm.endpoints import model_for_tier, tier_choose
 from chat.llm.types import ChatRequest
 from chat.models import Message
-from chat.selectors import history_for_model
 
 DEFAULT_SYSTEM_PROMPT = """\
 You are the customer-support assistant of {shop}, chatting with a shopper on the shop's website.
@@ -29,30 +29,27 @@ def system_prompt() -> str:
     )
 
 
-def _model_message(message: Message) -> dict[str, Any]:
-    if message.role == Message.Role.USER:
-        parts = message.parts or [{"type": "text", "text": message.text}]
-        # Plain text as a string: the widest support across OpenAI-compatible servers.
-        if len(parts) == 1 and parts[0].get("type") == "text":
-            return {"role": "user", "content": parts[0]["text"]}
-        return {"role": "user", "content": parts}
-    return {"role": "assistant", "content": message.text}
-
-
-def turn_request_build(*, user_message: Message) -> tuple[ChatRequest, dict[str, Any]]:
+def turn_request_build(*, user_message: Message, plan: HistoryPlan) -> tuple[ChatRequest, dict[str, Any]]:
     """The model request for a reply to `user_message`, and a record of what grounded it."""
-    history = history_for_model(
-        conversation_id=user_message.conversation_id,
-        limit=settings.CHAT_HISTORY_MESSAGES,
-        max_chars=settings.CHAT_HISTORY_CHARS,
-    )
+    tier = tier_choose(text=user_message.text, override=user_message.conversation.model_tier)
     products = product_search(query=user_message.text, limit=5)
     messages: list[dict[str, Any]] = [{"role": "system", "content": system_prompt()}]
-    messages += [_model_message(m) for m in history if m.pk != user_message.pk]
+    if plan.summary is not None:
+        messages.append(model_message(plan.summary))
+    messages += [model_message(m) for m in plan.messages if m.pk != user_message.pk]
     if products:
         # Facts go last, next to the question: the stable prefix above stays cacheable upstream.
         facts = product_facts(products=products)
         messages.append({"role": "system", "content": f"Catalog facts for the shopper's latest message:\n\n{facts}"})
-    messages.append(_model_message(user_message))
-    grounding = {"products": [p.handle for p in products]}
-    return ChatRequest(messages=messages, user_text=user_message.text, products=products), grounding
+    messages.append(model_message(user_message))
+    request = ChatRequest(
+        messages=messages,
+        user_text=user_message.text,
+        products=products,
+        model=model_for_tier(tier),
+        cache_key=f"supportbot-{user_message.conversation_id}",
+    )
+    grounding: dict[str, Any] = {"products": [p.handle for p in products], "tier": tier}
+    if plan.summary is not None:
+        grounding["summary_id"] = str(plan.summary.pk)
+    return request, grounding

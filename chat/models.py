@@ -25,6 +25,17 @@ class Conversation(TimeStampedModel):
     # Highest event sequence number whose effect is stored (see chat/journal.py).
     last_seq = models.PositiveBigIntegerField(default=0)
     last_message_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    # Staff may pin the model tier for this conversation; blank lets the rules decide.
+    model_tier = models.CharField(
+        max_length=16,
+        blank=True,
+        choices=[("quick", "Quick"), ("default", "Default"), ("premium", "Premium")],
+        help_text="Leave blank to let the rules choose (see LLM_MODEL_QUICK / LLM_MODEL_PREMIUM).",
+    )
+    # Running totals over the bot's replies, for the admin list.
+    prompt_tokens = models.PositiveBigIntegerField(default=0)
+    completion_tokens = models.PositiveBigIntegerField(default=0)
+    cost = models.DecimalField(max_digits=14, decimal_places=6, default=0)
 
     class Meta:
         ordering = ["-created_at"]
@@ -51,9 +62,17 @@ class Message(TimeStampedModel):
         INCOMPLETE = "incomplete", "Incomplete"
         FAILED = "failed", "Failed"
 
+    class Kind(models.TextChoices):
+        CHAT = "chat", "Chat message"
+        SUMMARY = "summary", "Summary of earlier messages"
+
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
-    seq = models.PositiveBigIntegerField()
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.CHAT, db_index=True)
+    # For a summary: the last message seq it stands for (later turns send it instead of those).
+    covers_through_seq = models.PositiveBigIntegerField(null=True, blank=True)
+    # The event sequence number that introduced the message; summaries are not events.
+    seq = models.PositiveBigIntegerField(null=True, blank=True)
     role = models.CharField(max_length=16, choices=Role.choices)
     author = models.CharField(max_length=16, choices=Author.choices)
     text = models.TextField(blank=True)
@@ -65,6 +84,7 @@ class Message(TimeStampedModel):
     # For bot replies: what produced them and what it cost.
     model = models.CharField(max_length=200, blank=True)
     usage = models.JSONField(default=dict, blank=True)
+    cost = models.DecimalField(max_digits=14, decimal_places=6, null=True, blank=True)
     error_code = models.CharField(max_length=64, blank=True)
     error_detail = models.TextField(blank=True)
     first_token_ms = models.PositiveIntegerField(null=True, blank=True)
@@ -79,6 +99,9 @@ class Message(TimeStampedModel):
                 fields=["conversation", "client_msg_id"],
                 condition=Q(client_msg_id__isnull=False),
                 name="chat_message_unique_client_msg_id",
+            ),
+            models.CheckConstraint(
+                condition=Q(kind="summary") | Q(seq__isnull=False), name="chat_message_seq_unless_summary"
             ),
         ]
 

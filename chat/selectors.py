@@ -49,9 +49,9 @@ def conversation_snapshot(*, conversation_id: uuid.UUID | str) -> dict[str, Any]
     # Only what `last_seq` already covers: a message stored after we read it reaches the client
     # through the journal replay instead, so nothing shows twice or goes missing.
     messages = list(
-        Message.objects.filter(conversation_id=conversation_id, seq__lte=conversation.last_seq).order_by("-seq")[
-            :SNAPSHOT_MESSAGES
-        ]
+        Message.objects.filter(
+            conversation_id=conversation_id, kind=Message.Kind.CHAT, seq__lte=conversation.last_seq
+        ).order_by("-seq")[:SNAPSHOT_MESSAGES]
     )
     messages.reverse()
     return {
@@ -64,22 +64,3 @@ def conversation_snapshot(*, conversation_id: uuid.UUID | str) -> dict[str, Any]
 
 def message_get_by_client_id(*, conversation_id: uuid.UUID | str, client_msg_id: uuid.UUID) -> Message | None:
     return Message.objects.filter(conversation_id=conversation_id, client_msg_id=client_msg_id).first()
-
-
-def history_for_model(*, conversation_id: uuid.UUID | str, limit: int, max_chars: int) -> list[Message]:
-    """The most recent messages worth sending to the model, oldest first, within a text budget."""
-    recent = (
-        Message.objects.filter(conversation_id=conversation_id)
-        .exclude(text="")
-        .exclude(role=Message.Role.SYSTEM)
-        .order_by("-seq")[:limit]
-    )
-    kept: list[Message] = []
-    used = 0
-    for message in recent:
-        used += len(message.text)
-        if kept and used > max_chars:
-            break
-        kept.append(message)
-    kept.reverse()
-    return kept

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
@@ -71,6 +72,7 @@ def reply_store(
     first_token_ms: int | None = None,
     duration_ms: int | None = None,
     grounding: dict[str, Any] | None = None,
+    cost: Decimal | None = None,
 ) -> Message:
     """Store a finished bot reply in one write.
 
@@ -93,6 +95,26 @@ def reply_store(
         first_token_ms=first_token_ms,
         duration_ms=duration_ms,
         grounding=grounding or {},
+        cost=cost,
     )
     _conversation_advance(conversation_id=conversation_id, seq=end_seq)
+    Conversation.objects.filter(pk=conversation_id).update(
+        prompt_tokens=F("prompt_tokens") + int(usage.get("prompt_tokens") or 0),
+        completion_tokens=F("completion_tokens") + int(usage.get("completion_tokens") or 0),
+        cost=F("cost") + (cost or 0),
+    )
     return message
+
+
+def summary_store(*, conversation_id: uuid.UUID | str, text: str, covers_through_seq: int, model: str) -> Message:
+    """Store a summary of the conversation up to `covers_through_seq` (not an event: no seq)."""
+    return Message.objects.create(
+        conversation_id=conversation_id,
+        kind=Message.Kind.SUMMARY,
+        seq=None,
+        covers_through_seq=covers_through_seq,
+        role=Message.Role.SYSTEM,
+        author=Message.Author.SYSTEM,
+        text=text,
+        model=model,
+    )

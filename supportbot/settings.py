@@ -15,7 +15,7 @@ import dj_database_url
 from csp.constants import NONE, SELF
 from dotenv import load_dotenv
 
-from supportbot.env import env_bool, env_float, env_int, env_list, env_str
+from supportbot.env import env_bool, env_choice, env_float, env_int, env_json, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 # A local .env is a convenience for developers; real environment variables win.
@@ -174,10 +174,44 @@ MEDIA_ROOT = Path(env_str("MEDIA_ROOT") or VAR_DIR / "media")
 LLM_BASE_URL = env_str("LLM_BASE_URL").rstrip("/")
 LLM_API_KEY = env_str("LLM_API_KEY")
 LLM_MODEL = env_str("LLM_MODEL", "gpt-5.2") or "gpt-5.2"
+# Optional tiers: a quick model for short messages, a premium one for sensitive ones (or by staff).
+LLM_MODEL_QUICK = env_str("LLM_MODEL_QUICK")
+LLM_MODEL_PREMIUM = env_str("LLM_MODEL_PREMIUM")
+LLM_QUICK_MAX_CHARS = env_int("LLM_QUICK_MAX_CHARS", 60, minimum=1)
+LLM_PREMIUM_KEYWORDS = env_list(
+    "LLM_PREMIUM_KEYWORDS", ["refund", "complaint", "broken", "damaged", "chargeback", "lawyer", "allergic"]
+)
+# Further endpoints tried in order when the primary fails before its first token. A JSON list of
+# {"base_url", "api_key", "model", ...}; missing base_url/api_key are the primary's.
+LLM_FALLBACKS = env_json("LLM_FALLBACKS", [])
+LLM_MODEL_CAPABILITIES = env_json("LLM_MODEL_CAPABILITIES", {})
+LLM_PRICES = env_json("LLM_PRICES", {})  # per 1M tokens: {"gpt-5.2": {"input": …, "cached_input": …, "output": …}}
+
 LLM_MAX_COMPLETION_TOKENS = env_int("LLM_MAX_COMPLETION_TOKENS", 0, minimum=0)
+LLM_MAX_TOKENS_PARAM = env_choice(
+    "LLM_MAX_TOKENS_PARAM", "max_completion_tokens", {"max_completion_tokens", "max_tokens"}
+)
+LLM_REASONING_EFFORT = env_choice("LLM_REASONING_EFFORT", "", {"", "none", "minimal", "low", "medium", "high", "xhigh"})
+LLM_TEMPERATURE = env_str("LLM_TEMPERATURE")  # empty: not sent (reasoning models refuse it)
+LLM_STOP = env_list("LLM_STOP")
+LLM_PARALLEL_TOOL_CALLS = env_choice("LLM_PARALLEL_TOOL_CALLS", "", {"", "true", "false"})
+LLM_PROMPT_CACHE_KEY = env_choice("LLM_PROMPT_CACHE_KEY", "auto", {"auto", "on", "off"})
+
 LLM_CONNECT_TIMEOUT = env_float("LLM_CONNECT_TIMEOUT", 10.0, minimum=0.1)
 LLM_FIRST_TOKEN_TIMEOUT = env_float("LLM_FIRST_TOKEN_TIMEOUT", 60.0, minimum=0.1)
 LLM_IDLE_TIMEOUT = env_float("LLM_IDLE_TIMEOUT", 30.0, minimum=0.1)
+LLM_MAX_RETRIES = env_int("LLM_MAX_RETRIES", 2, minimum=0)
+LLM_COOLDOWN_FAILURES = env_int("LLM_COOLDOWN_FAILURES", 3, minimum=1)
+LLM_COOLDOWN_SECONDS = env_float("LLM_COOLDOWN_SECONDS", 60.0, minimum=0)
+# Caps per Daphne process: all endpoints together, and per endpoint (0: no cap of its own).
+LLM_MAX_CONCURRENCY = env_int("LLM_MAX_CONCURRENCY", 64, minimum=1)
+LLM_ENDPOINT_CONCURRENCY = env_int("LLM_ENDPOINT_CONCURRENCY", 0, minimum=0)
+LLM_REQUESTS_PER_MINUTE = env_int("LLM_REQUESTS_PER_MINUTE", 0, minimum=0)
+
+LLM_TOOL_TIMEOUT = env_float("LLM_TOOL_TIMEOUT", 10.0, minimum=0.1)
+LLM_MAX_TOOL_ROUNDS = env_int("LLM_MAX_TOOL_ROUNDS", 4, minimum=0)
+# Tokens of conversation history sent with each turn; older turns are compacted into a summary.
+LLM_HISTORY_TOKENS = env_int("LLM_HISTORY_TOKENS", 6000, minimum=200)
 
 SHOP_NAME = env_str("SHOP_NAME", "Demo Shop") or "Demo Shop"
 SHOP_SYSTEM_PROMPT = env_str("SHOP_SYSTEM_PROMPT")
@@ -189,8 +223,6 @@ CHAT_ALLOWED_ORIGINS = env_list("CHAT_ALLOWED_ORIGINS")  # empty: same hosts as 
 CHAT_MAX_MESSAGE_CHARS = env_int("CHAT_MAX_MESSAGE_CHARS", 4000, minimum=1)
 CHAT_MAX_FRAME_BYTES = env_int("CHAT_MAX_FRAME_BYTES", 64 * 1024, minimum=1024)
 CHAT_MESSAGES_PER_MINUTE = env_int("CHAT_MESSAGES_PER_MINUTE", 20, minimum=1)
-CHAT_HISTORY_MESSAGES = env_int("CHAT_HISTORY_MESSAGES", 30, minimum=1)
-CHAT_HISTORY_CHARS = env_int("CHAT_HISTORY_CHARS", 24000, minimum=1000)
 # Deltas arriving within this window go to the shopper as one frame.
 CHAT_COALESCE_MS = env_int("CHAT_COALESCE_MS", 30, minimum=0)
 # How long the journal keeps a conversation's recent events for resume.

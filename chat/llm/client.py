@@ -1,16 +1,18 @@
-"""The one client that talks to an OpenAI-compatible chat-completions endpoint.
+"""One request to one OpenAI-compatible chat-completions endpoint: the wire format.
 
-It alone knows the wire format: the request body, SSE framing (via httpx-sse), chunk deltas,
-the usage chunk, error bodies and mid-stream error events. Callers get StreamEvent values and
-two kinds of failure: UpstreamUnavailable (nothing was streamed) and UpstreamStreamError (the
-stream broke after it started).
+This module alone knows the request body, SSE framing (via httpx-sse: `data:` lines joined,
+comments, every line ending, `event:`/`id:`/`retry:` fields), chunk deltas, tool-call
+fragments, the usage chunk, error bodies and mid-stream error events. Callers get StreamEvent
+values and two kinds of failure: AttemptError (nothing was streamed; says whether a retry may
+help) and UpstreamStreamError (the stream broke after it started). Retries and failover live in
+chat/llm/router.py.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,21 +21,35 @@ import msgspec
 from httpx_sse import EventSource, ServerSentEvent
 
 from chat.errors import UpstreamStreamError, UpstreamUnavailable
-from chat.llm.types import ChatRequest, Finish, ReasoningDelta, RefusalDelta, StreamEvent, TextDelta, Usage
+from chat.llm.endpoints import Endpoint, request_params
+from chat.llm.retry import status_is_retryable
+from chat.llm.tools import ToolCallAssembler
+from chat.llm.types import (
+    ChatRequest,
+    Finish,
+    ReasoningDelta,
+    RefusalDelta,
+    StreamEvent,
+    TextDelta,
+    ToolCalls,
+    Usage,
+)
 
 logger = logging.getLogger(__name__)
 
 _ERROR_BODY_LIMIT = 8192
 
 
-@dataclass(frozen=True)
-class Endpoint:
-    base_url: str
-    api_key: str
-    model: str
+class AttemptError(UpstreamUnavailable):
+    """A request that failed before streaming anything."""
 
-    def __repr__(self) -> str:  # the key must never end up in a log line
-        return f"Endpoint(base_url={self.base_url!r}, model={self.model!r})"
+    def __init__(
+        self, *, detail: str, retryable: bool, status: int | None = None, headers: Mapping[str, str] | None = None
+    ):
+        super().__init__(detail=detail)
+        self.retryable = retryable
+        self.status = status
+        self.headers = dict(headers or {})
 
 
 @dataclass(frozen=True)
@@ -43,27 +59,34 @@ class Timeouts:
 
 
 class OpenAIChatClient:
-    def __init__(
-        self, *, endpoint: Endpoint, http: httpx.AsyncClient, timeouts: Timeouts, max_completion_tokens: int = 0
-    ) -> None:
+    def __init__(self, *, endpoint: Endpoint, http: httpx.AsyncClient, timeouts: Timeouts) -> None:
         self._endpoint = endpoint
         self._http = http
         self._timeouts = timeouts
-        self._max_completion_tokens = max_completion_tokens
 
     @property
     def model(self) -> str:
         return self._endpoint.model
 
     def _payload(self, request: ChatRequest) -> dict[str, Any]:
+        endpoint = self._endpoint
         payload: dict[str, Any] = {
-            "model": self._endpoint.model,
+            "model": endpoint.model,
             "messages": request.messages,
             "stream": True,
             "stream_options": {"include_usage": True},
+            **request_params(endpoint),
         }
-        if self._max_completion_tokens:
-            payload["max_completion_tokens"] = self._max_completion_tokens
+        if request.tools and endpoint.capabilities.tools:
+            payload["tools"] = list(request.tools)
+            if request.tool_choice:
+                payload["tool_choice"] = request.tool_choice
+            if request.parallel_tool_calls is not None:
+                payload["parallel_tool_calls"] = request.parallel_tool_calls
+        if request.response_format:
+            payload["response_format"] = request.response_format
+        if request.cache_key and endpoint.send_prompt_cache_key:
+            payload["prompt_cache_key"] = request.cache_key
         return payload
 
     def _headers(self) -> dict[str, str]:
@@ -95,23 +118,27 @@ class OpenAIChatClient:
                     yield event
             finally:
                 await response.aclose()
-        except UpstreamUnavailable:
+        except AttemptError:
             raise
         except UpstreamStreamError as exc:
             if started:
                 raise
-            # Broken before anything reached the shopper: to them, the model was unavailable.
-            raise UpstreamUnavailable(detail=exc.detail) from None
+            # Broken before anything reached the shopper: a retry cannot duplicate text.
+            raise AttemptError(detail=exc.detail, retryable=True) from None
         except TimeoutError:
-            kind = UpstreamStreamError if started else UpstreamUnavailable
-            raise kind(detail="timed out waiting for the model") from None
+            if started:
+                raise UpstreamStreamError(detail="timed out waiting for the model") from None
+            raise AttemptError(detail="timed out waiting for the first token", retryable=True) from None
         except httpx.HTTPError as exc:
-            kind = UpstreamStreamError if started else UpstreamUnavailable
-            raise kind(detail=f"{type(exc).__name__}: {exc}") from None
+            detail = f"{type(exc).__name__}: {exc}"
+            if started:
+                raise UpstreamStreamError(detail=detail) from None
+            raise AttemptError(detail=detail, retryable=True) from None
 
     async def _sse_events(self, response: httpx.Response) -> AsyncIterator[StreamEvent]:
         events = EventSource(response).aiter_sse()
         timeout = self._timeouts.first_token
+        tool_calls = ToolCallAssembler()
         saw_done = False
         while True:
             try:
@@ -130,17 +157,19 @@ class OpenAIChatClient:
                 raise UpstreamStreamError(detail=f"unreadable stream data: {sse.data[:200]!r}") from None
             if not isinstance(chunk, dict):
                 raise UpstreamStreamError(detail=f"unexpected stream data: {sse.data[:200]!r}")
-            if "error" in chunk:
+            if "error" in chunk or sse.event == "error":
                 raise UpstreamStreamError(detail=f"error event: {_error_text(chunk)}")
-            for event in _chunk_events(chunk):
+            for event in _chunk_events(chunk, tool_calls):
                 # After the first real event, silence between chunks is judged by the idle timeout.
                 timeout = self._timeouts.idle
                 yield event
         if not saw_done:
             raise UpstreamStreamError(detail="the stream ended without [DONE]")
+        if tool_calls:  # a server that never sent finish_reason "tool_calls"
+            yield ToolCalls(tool_calls.take())
 
 
-def _chunk_events(chunk: dict[str, Any]) -> Iterator[StreamEvent]:
+def _chunk_events(chunk: dict[str, Any], tool_calls: ToolCallAssembler) -> Iterator[StreamEvent]:
     for choice in chunk.get("choices") or ():
         if not isinstance(choice, dict) or choice.get("index", 0) != 0:
             continue
@@ -151,7 +180,11 @@ def _chunk_events(chunk: dict[str, Any]) -> Iterator[StreamEvent]:
             yield RefusalDelta(refusal)
         if reasoning := delta.get("reasoning_content") or delta.get("reasoning"):
             yield ReasoningDelta(reasoning)
+        if fragments := delta.get("tool_calls"):
+            tool_calls.add(fragments)
         if reason := choice.get("finish_reason"):
+            if tool_calls:
+                yield ToolCalls(tool_calls.take())
             yield Finish(reason)
     if usage := chunk.get("usage"):
         yield _usage(usage)
@@ -159,7 +192,7 @@ def _chunk_events(chunk: dict[str, Any]) -> Iterator[StreamEvent]:
 
 def _completion_events(body: dict[str, Any]) -> Iterator[StreamEvent]:
     if "error" in body:
-        raise UpstreamUnavailable(detail=f"error body: {_error_text(body)}")
+        raise AttemptError(detail=f"error body: {_error_text(body)}", retryable=False)
     for choice in body.get("choices") or ():
         if choice.get("index", 0) != 0:
             continue
@@ -168,6 +201,10 @@ def _completion_events(body: dict[str, Any]) -> Iterator[StreamEvent]:
             yield TextDelta(content)
         if refusal := message.get("refusal"):
             yield RefusalDelta(refusal)
+        if message.get("tool_calls"):
+            assembler = ToolCallAssembler()
+            assembler.add({"index": i, **call} for i, call in enumerate(message["tool_calls"]))
+            yield ToolCalls(assembler.take())
         yield Finish(choice.get("finish_reason") or "stop")
     if usage := body.get("usage"):
         yield _usage(usage)
@@ -176,7 +213,15 @@ def _completion_events(body: dict[str, Any]) -> Iterator[StreamEvent]:
 def _usage(raw: dict[str, Any]) -> Usage:
     prompt = int(raw.get("prompt_tokens") or 0)
     completion = int(raw.get("completion_tokens") or 0)
-    return Usage(prompt, completion, int(raw.get("total_tokens") or prompt + completion), raw)
+    prompt_details = raw.get("prompt_tokens_details") or {}
+    completion_details = raw.get("completion_tokens_details") or {}
+    return Usage(
+        prompt_tokens=prompt,
+        completion_tokens=completion,
+        total_tokens=int(raw.get("total_tokens") or prompt + completion),
+        cached_tokens=int(prompt_details.get("cached_tokens") or 0),
+        reasoning_tokens=int(completion_details.get("reasoning_tokens") or 0),
+    )
 
 
 async def _read_limited(response: httpx.Response) -> bytes:
@@ -193,20 +238,28 @@ async def _read_json(response: httpx.Response) -> dict[str, Any]:
     try:
         body = msgspec.json.decode(raw)
     except msgspec.DecodeError:
-        raise UpstreamUnavailable(detail=f"unreadable response body: {raw[:200]!r}") from None
+        raise AttemptError(detail=f"unreadable response body: {raw[:200]!r}", retryable=True) from None
     if not isinstance(body, dict):
-        raise UpstreamUnavailable(detail="unexpected response body")
+        raise AttemptError(detail="unexpected response body", retryable=True)
     return body
 
 
-async def _status_error(response: httpx.Response) -> UpstreamUnavailable:
+async def _status_error(response: httpx.Response) -> AttemptError:
     raw = await _read_limited(response)
     try:
         text = _error_text(msgspec.json.decode(raw))
     except msgspec.DecodeError:
         text = raw[:300].decode(errors="replace")
-    logger.warning("model endpoint answered HTTP %s: %s", response.status_code, text)
-    return UpstreamUnavailable(detail=f"HTTP {response.status_code}: {text}")
+    status = response.status_code
+    logger.warning("model endpoint answered HTTP %s: %s", status, text)
+    return AttemptError(
+        detail=f"HTTP {status}: {text}",
+        retryable=status_is_retryable(status, response.headers),
+        status=status,
+        headers={
+            name: response.headers[name] for name in ("retry-after", "retry-after-ms") if name in response.headers
+        },
+    )
 
 
 def _error_text(body: Any) -> str:

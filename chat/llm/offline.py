@@ -10,7 +10,7 @@ import asyncio
 from collections.abc import AsyncGenerator, Iterator, Sequence
 from typing import TYPE_CHECKING
 
-from chat.llm.types import ChatRequest, Finish, StreamEvent, TextDelta
+from chat.llm.types import ChatRequest, Finish, Notify, StreamEvent, TextDelta, notify_nobody
 
 if TYPE_CHECKING:
     from catalog.models import Product
@@ -27,7 +27,9 @@ NOTHING_FOUND = (
 class OfflineResponder:
     model = "offline"
 
-    async def stream(self, request: ChatRequest) -> AsyncGenerator[StreamEvent, None]:
+    async def stream(
+        self, request: ChatRequest, *, notify: Notify = notify_nobody
+    ) -> AsyncGenerator[StreamEvent, None]:
         for piece in _pieces(offline_answer(products=request.products, currency=_currency())):
             yield TextDelta(piece)
             await asyncio.sleep(0)  # let the socket see each piece, as with a real stream

@@ -188,9 +188,21 @@
     });
   }
 
+  function setReplyNotice(el, text) {
+    let note = el.querySelector(".msg-notice");
+    if (!text) return note?.remove();
+    if (!note) {
+      note = document.createElement("span");
+      note.className = "msg-notice";
+      el.append(note);
+    }
+    note.textContent = text;
+  }
+
   function renderStreaming() {
     const reply = state.streaming;
     if (!reply || !reply.text) return; // keep the typing indicator until there is text
+    setReplyNotice(reply.el, "");
     renderBody(reply.el.querySelector(".msg-body"), "assistant", reply.text);
     scrollIfSticky();
   }
@@ -201,6 +213,7 @@
     if (el) {
       if (reply) renderBody(el.querySelector(".msg-body"), "assistant", reply.text);
       el.querySelector(".typing")?.remove();
+      setReplyNotice(el, "");
       setStatus(el, status || "complete");
     }
     if (reply) state.streaming = null;
@@ -254,6 +267,11 @@
       startReply(frame.message_id);
     },
 
+    "reply.notice"(frame) {
+      // "You're number 3 in line" / "Still working…": shown in the waiting bubble until text comes.
+      if (!state.streaming || state.streaming.id !== frame.message_id) startReply(frame.message_id);
+      setReplyNotice(state.streaming.el, frame.message || "");
+    },
     "reply.delta"(frame) {
       // A delta without its start (e.g. a replay cut short) still gets a bubble.
       if (!state.streaming || state.streaming.id !== frame.message_id) startReply(frame.message_id);

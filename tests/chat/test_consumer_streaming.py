@@ -58,7 +58,14 @@ async def test_reply_streams_in_order_and_is_stored_once(fake_openai):
     assert reply_text(frames) == "Our trail runners come in sizes 7 to 12."
     end = frames[-1]
     assert end["status"] == "complete"
-    assert end["usage"] == {"prompt_tokens": 42, "completion_tokens": 11, "total_tokens": 53}
+    assert end["usage"] == {
+        "prompt_tokens": 42,
+        "completion_tokens": 11,
+        "total_tokens": 53,
+        "cached_tokens": 0,
+        "reasoning_tokens": 0,
+        "estimated": False,
+    }
 
     stored = await messages(conversation["id"])
     assert [(m.author, m.text, m.status) for m in stored] == [

@@ -32,6 +32,7 @@ def stored(conversation_id: str) -> list[tuple[str, str, str, str]]:
 )
 async def test_a_reply_that_never_starts_fails_cleanly_and_the_message_is_kept(fake_openai, settings, script):
     settings.LLM_FIRST_TOKEN_TIMEOUT = 0.5
+    settings.LLM_MAX_RETRIES = 0  # retries have their own tests (tests/chat/llm/test_router.py)
     fake_openai.enqueue(script)
     shopper = Shopper(await browser_session())
     conversation = await shopper.connect()
@@ -110,4 +111,16 @@ async def test_reasoning_text_is_kept_for_staff_and_never_sent_to_the_shopper(fa
     assert "shopper asks" not in str(frames)
     bot = await database_sync_to_async(lambda: Message.objects.get(conversation_id=conversation["id"], author="bot"))()
     assert bot.grounding["reasoning"].startswith("The shopper asks about stock")
+    await shopper.disconnect()
+
+
+async def test_when_every_retry_fails_the_reply_fails_with_the_message_kept(fake_openai, settings):
+    fake_openai.enqueue(*[Script.http_error(503, retry_after=0)] * 3)
+    shopper = Shopper(await browser_session())
+    conversation = await shopper.connect()
+    frames = await shopper.turn("Anyone there?")
+    assert [f["code"] for f in frames if f["type"] == "reply.notice"] == ["retrying"]
+    assert next(f for f in frames if f["type"] == "error")["code"] == "upstream_unavailable"
+    assert frames[-1]["status"] == "failed" and len(fake_openai.requests) == settings.LLM_MAX_RETRIES + 1
+    assert (await stored(conversation["id"]))[0][:2] == ("shopper", "Anyone there?")
     await shopper.disconnect()

@@ -131,3 +131,18 @@ def test_html_and_scripts_in_a_reply_render_as_text(page, fake_openai_server):
     page.locator(f"{ASSISTANT} .msg-body").wait_for()
     assert page.locator(f"{ASSISTANT} .msg-body img").count() == 0
     assert page.evaluate("() => window.__pwned") is None
+
+
+def test_a_still_working_notice_shows_while_the_model_retries_then_gives_way_to_the_reply(page, fake_openai_server):
+    fake_openai_server.reset()
+    fake_openai_server.enqueue(
+        Script.http_error(503, retry_after=0.8), Script.stream(["Sorry ", "for ", "the ", "wait."], delay=0.1)
+    )
+    open_chat(page)
+    send(page, "Hello?")
+    notice = page.locator(f"{ASSISTANT} .msg-notice")
+    notice.wait_for(timeout=5000)
+    assert "Still working" in notice.inner_text()
+    states = watch_reply(page, 0)
+    assert states[-1].strip() == "Sorry for the wait."
+    assert notice.count() == 0

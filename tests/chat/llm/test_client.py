@@ -8,7 +8,8 @@ import httpx
 import pytest
 
 from chat.errors import UpstreamStreamError, UpstreamUnavailable
-from chat.llm.client import Endpoint, OpenAIChatClient, Timeouts
+from chat.llm.client import AttemptError, OpenAIChatClient, Timeouts
+from chat.llm.endpoints import Endpoint
 from chat.llm.types import ChatRequest, Finish, ReasoningDelta, RefusalDelta, TextDelta, Usage
 from tests.fakes import Comment, Done, Headers, Refusal, Script, Text
 from tests.fakes import Finish as FinishStep
@@ -23,10 +24,15 @@ async def client(fake_openai_server):
     fake_openai_server.reset()
     async with httpx.AsyncClient() as http:
         yield OpenAIChatClient(
-            endpoint=Endpoint(base_url=fake_openai_server.base_url, api_key=SECRET, model="gpt-5.2-chat-latest"),
+            endpoint=Endpoint(
+                name="test",
+                base_url=fake_openai_server.base_url,
+                api_key=SECRET,
+                model="gpt-5.2-chat-latest",
+                extra={"max_completion_tokens": 300},
+            ),
             http=http,
             timeouts=Timeouts(first_token=1.0, idle=0.5),
-            max_completion_tokens=300,
         )
 
 
@@ -39,11 +45,8 @@ async def test_text_finish_and_usage_are_parsed(client, fake_openai_server):
     events = await collect(client)
     assert events[:3] == [TextDelta("Hel"), TextDelta("lo"), Finish("stop")]
     usage = events[3]
-    assert isinstance(usage, Usage) and usage.as_dict() == {
-        "prompt_tokens": 9,
-        "completion_tokens": 2,
-        "total_tokens": 11,
-    }
+    assert isinstance(usage, Usage)
+    assert (usage.prompt_tokens, usage.completion_tokens, usage.total_tokens) == (9, 2, 11)
     body = fake_openai_server.last_request.json
     assert body["model"] == "gpt-5.2-chat-latest" and body["max_completion_tokens"] == 300
     assert body["messages"] == REQUEST.messages
@@ -69,8 +72,9 @@ async def test_comments_crlf_reasoning_and_refusal(client, fake_openai_server):
 
 async def test_error_status_is_unavailable_and_never_carries_the_key(client, fake_openai_server):
     fake_openai_server.enqueue(Script.http_error(503, message="overloaded"))
-    with pytest.raises(UpstreamUnavailable) as caught:
+    with pytest.raises(AttemptError) as caught:
         await collect(client)
+    assert caught.value.retryable and caught.value.status == 503
     assert "HTTP 503" in caught.value.detail and "overloaded" in caught.value.detail
     assert SECRET not in caught.value.detail and SECRET not in repr(client._endpoint)
     assert fake_openai_server.last_request.headers["authorization"] == f"Bearer {SECRET}"
@@ -110,7 +114,7 @@ async def test_closing_the_stream_early_closes_the_upstream_connection(client, f
 async def test_connection_refused_is_unavailable():
     async with httpx.AsyncClient() as http:
         client = OpenAIChatClient(
-            endpoint=Endpoint(base_url="http://127.0.0.1:9/v1", api_key="", model="m"),
+            endpoint=Endpoint(name="nowhere", base_url="http://127.0.0.1:9/v1", api_key="", model="m"),
             http=http,
             timeouts=Timeouts(first_token=1.0, idle=1.0),
         )

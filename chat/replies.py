@@ -1,0 +1,291 @@
+"""A bot reply, from the first event to the stored message.
+
+build the request (history within budget, catalog facts, model tier) → stream it through the
+model client (retries, failover, tools) → coalesce deltas to every client → store the reply once,
+with usage and cost → announce its end. A Stop, a failure or a shutdown at any point still ends
+in one stored reply and one `reply.end`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from decimal import Decimal
+from typing import Any
+
+from channels.db import database_sync_to_async
+from django.conf import settings
+
+from chat import compaction, context, services
+from chat.coalesce import DeltaCoalescer
+from chat.errors import ChatError, UpstreamStreamError, UpstreamUnavailable
+from chat.events import STOP_MESSAGE_TYPE, channel_layer, control_group, event_emit, event_publish, seq_next
+from chat.journal import Event, get_journal
+from chat.llm import chat_client_get
+from chat.llm.pricing import usage_cost
+from chat.llm.tokens import usage_estimate
+from chat.llm.types import (
+    ChatClient,
+    ChatRequest,
+    Finish,
+    ModelSelected,
+    Notice,
+    ReasoningDelta,
+    RefusalDelta,
+    TextDelta,
+    ToolResult,
+    Usage,
+)
+from chat.models import Message
+
+logger = logging.getLogger(__name__)
+
+DONE_MESSAGE_TYPE = "turn.done"
+
+# What the shopper is told when a reply does not end normally (the reply keeps its text).
+FINISH_NOTICES = {
+    "length": "The reply was cut short because it got too long. Ask me to continue if you need more.",
+    "content_filter": "The reply was cut short by the assistant's content filter.",
+}
+
+
+class Turn:
+    def __init__(self, *, conversation_id: str, user_message: Message, lease_owner: str, seq: int) -> None:
+        self.conversation_id = conversation_id
+        self.user_message = user_message
+        self.lease_owner = lease_owner
+        self.seq = seq  # the highest seq this turn knows is allocated: a floor for the next
+        self.reply_id = uuid.uuid4()
+        self._channel: str | None = None
+        self._control_tasks: list[asyncio.Task[None]] = []
+        self._stream_task: asyncio.Task[None] | None = None
+        self._stop_requested = False
+        # What the reply has produced so far.
+        self.text: list[str] = []
+        self.reasoning: list[str] = []
+        self.usage: Usage | None = None
+        self.tool_log: list[dict[str, Any]] = []
+        self.request: ChatRequest | None = None
+        self.finish_reason = ""
+        self.first_token_ms: int | None = None
+        self.grounding: dict[str, Any] = {}
+        self.model = ""
+        self.start_seq = 0
+        self._started = 0.0
+        self._coalescer: DeltaCoalescer
+
+    # --- control: stop requests and the lease ------------------------------------------------
+
+    async def listen(self) -> None:
+        layer = channel_layer()
+        self._channel = await layer.new_channel()
+        await layer.group_add(control_group(self.conversation_id), self._channel)
+        self._control_tasks = [asyncio.create_task(self._listen()), asyncio.create_task(self._keep_lease())]
+
+    async def unlisten(self) -> None:
+        listener, lease_keeper = self._control_tasks or (None, None)
+        self._control_tasks = []
+        if lease_keeper is not None:
+            lease_keeper.cancel()
+        if self._channel is not None:
+            layer = channel_layer()
+            await layer.group_discard(control_group(self.conversation_id), self._channel)
+            # End the listener with a message rather than by cancelling it: a cancelled receive
+            # leaves channels-redis's connection in a state later receives trip over.
+            await layer.send(self._channel, {"type": DONE_MESSAGE_TYPE})
+            self._channel = None
+        for task in (listener, lease_keeper):
+            if task is None:
+                continue
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(task, timeout=5)
+
+    async def _listen(self) -> None:
+        assert self._channel is not None
+        layer, channel = channel_layer(), self._channel
+        while True:
+            message = await layer.receive(channel)
+            if message.get("type") == DONE_MESSAGE_TYPE:
+                return
+            if message.get("type") == STOP_MESSAGE_TYPE:
+                self._stop_requested = True
+                if self._stream_task is not None:
+                    self._stream_task.cancel()
+
+    async def _keep_lease(self) -> None:
+        """Renew the lease while the turn runs; a crashed process's lease simply runs out."""
+        ttl = settings.CHAT_TURN_LEASE_SECONDS
+        while True:
+            await asyncio.sleep(ttl / 3)
+            await get_journal().lease_renew(self.conversation_id, self.lease_owner, ttl)
+
+    # --- the reply ---------------------------------------------------------------------------
+
+    async def _emit(self, **event: Any) -> Event:
+        sent = await event_emit(conversation_id=self.conversation_id, floor=self.seq, **event)
+        self.seq = sent["seq"]
+        return sent
+
+    async def run(self) -> None:
+        self._started = asyncio.get_running_loop().time()
+        self.start_seq = (await self._emit(type="reply.start", message_id=str(self.reply_id)))["seq"]
+        self._coalescer = DeltaCoalescer(publish=self._publish_delta, interval=settings.CHAT_COALESCE_MS / 1000)
+        try:
+            status, error = await self._reply()
+        except asyncio.CancelledError:
+            # Not a Stop: the process is going away. Keep what was streamed.
+            await self._finish(Message.Status.INCOMPLETE, None)
+            raise
+        await self._finish(status, error)
+
+    async def _reply(self) -> tuple[str, ChatError | None]:
+        """Stream the model's reply; return its status and the error to tell the shopper, if any."""
+        try:
+            request = self.request = await self._request()
+            client = chat_client_get(model=request.model)
+            self.model = client.model
+            if self._stop_requested:
+                return Message.Status.STOPPED, None
+            self._stream_task = asyncio.create_task(self._stream(client, request))
+            await self._stream_task
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if self._stop_requested and task is not None and not task.cancelling():
+                return Message.Status.STOPPED, None
+            raise
+        except (UpstreamUnavailable, UpstreamStreamError) as exc:
+            logger.warning("turn %s: model failed: %s", self.conversation_id, exc.detail)
+            return self._broken_status(), exc
+        except Exception as exc:
+            logger.exception("turn %s failed", self.conversation_id)
+            return self._broken_status(), ChatError(detail=repr(exc))
+        if self.finish_reason in FINISH_NOTICES:
+            notice = FINISH_NOTICES[self.finish_reason]
+            return Message.Status.INCOMPLETE, UpstreamStreamError(notice, detail=f"finish_reason={self.finish_reason}")
+        if not self.text:
+            return Message.Status.FAILED, UpstreamStreamError(
+                "The assistant sent an empty reply. Please try asking again.", detail="empty reply"
+            )
+        return Message.Status.COMPLETE, None
+
+    def _broken_status(self) -> str:
+        return Message.Status.INCOMPLETE if self.text else Message.Status.FAILED
+
+    async def _request(self) -> ChatRequest:
+        """The request for this reply; first folds old history into a summary if it outgrew its budget."""
+        conversation_id = self.conversation_id
+        plan = await database_sync_to_async(compaction.history_plan)(
+            conversation_id=conversation_id, budget=settings.LLM_HISTORY_TOKENS
+        )
+        if plan.overflow:
+            text, model = await compaction.summary_write(summary=plan.summary, overflow=plan.overflow)
+            covers = plan.overflow[-1].seq
+            assert covers is not None
+            await database_sync_to_async(services.summary_store)(
+                conversation_id=conversation_id, text=text, covers_through_seq=covers, model=model
+            )
+            plan = await database_sync_to_async(compaction.history_plan)(
+                conversation_id=conversation_id, budget=settings.LLM_HISTORY_TOKENS
+            )
+        request: ChatRequest
+        request, self.grounding = await database_sync_to_async(context.turn_request_build)(
+            user_message=self.user_message, plan=plan
+        )
+        return request
+
+    async def _notify(self, notice: Notice) -> None:
+        event: dict[str, Any] = {"type": "reply.notice", "message_id": str(self.reply_id), "code": notice.code}
+        event["message"] = notice.message
+        if notice.position is not None:
+            event["position"] = notice.position
+        await self._emit(**event)
+
+    async def _publish_delta(self, text: str) -> None:
+        await self._emit(type="reply.delta", message_id=str(self.reply_id), text=text)
+
+    async def _stream(self, client: ChatClient, request: ChatRequest) -> None:
+        loop = asyncio.get_running_loop()
+        async with contextlib.aclosing(client.stream(request, notify=self._notify)) as events:
+            async for event in events:
+                if isinstance(event, TextDelta | RefusalDelta):
+                    if self.first_token_ms is None:
+                        self.first_token_ms = int((loop.time() - self._started) * 1000)
+                    self.text.append(event.text)
+                    self._coalescer.add(event.text)
+                elif isinstance(event, ReasoningDelta):
+                    self.reasoning.append(event.text)
+                elif isinstance(event, Usage):
+                    # A reply with tool rounds makes several requests: their usage adds up.
+                    self.usage = event if self.usage is None else self.usage + event
+                elif isinstance(event, Finish):
+                    self.finish_reason = event.reason
+                elif isinstance(event, ModelSelected):
+                    self.model = event.model
+                    self.grounding["endpoint"] = event.endpoint
+                elif isinstance(event, ToolResult):
+                    self.tool_log.append(
+                        {
+                            "name": event.call.name,
+                            "arguments": event.call.arguments,
+                            "result": event.content[:2000],
+                            "error": event.error,
+                            "ms": event.ms,
+                        }
+                    )
+
+    async def _finish(self, status: str, error: ChatError | None) -> None:
+        """Flush the last text, store the reply once, then announce its end; always lets go of
+        the conversation."""
+        try:
+            try:
+                await self._coalescer.close()
+            except Exception:
+                logger.exception("turn %s: could not publish the last delta", self.conversation_id)
+            reply_id = str(self.reply_id)
+            if error is not None:
+                await self._emit(**error.as_frame(), message_id=reply_id)
+            end_seq = await seq_next(conversation_id=self.conversation_id, floor=self.seq)
+            self.seq = end_seq
+            grounding = dict(self.grounding)
+            if self.reasoning:
+                grounding["reasoning"] = "".join(self.reasoning)
+            if self.tool_log:
+                grounding["tools"] = self.tool_log
+            usage, cost = await self._usage_and_cost()
+            await database_sync_to_async(services.reply_store)(
+                conversation_id=self.conversation_id,
+                message_id=self.reply_id,
+                seq=self.start_seq,
+                end_seq=end_seq,
+                reply_to_id=self.user_message.id,
+                text="".join(self.text),
+                status=status,
+                model=self.model,
+                usage=usage,
+                cost=cost,
+                error_code=error.code if error else "",
+                error_detail=error.detail if error else "",
+                first_token_ms=self.first_token_ms,
+                duration_ms=int((asyncio.get_running_loop().time() - self._started) * 1000),
+                grounding=grounding,
+            )
+            end = {"type": "reply.end", "message_id": reply_id, "status": status, "usage": usage, "seq": end_seq}
+            await event_publish(conversation_id=self.conversation_id, event=end)
+        finally:
+            await self.unlisten()
+            await get_journal().lease_release(self.conversation_id, self.lease_owner)
+
+    async def _usage_and_cost(self) -> tuple[dict[str, Any], Decimal | None]:
+        """What the reply used and cost; estimated with tiktoken when the endpoint did not say
+        (a stopped or cut stream never gets its usage chunk)."""
+        usage = self.usage
+        if usage is None and self.text and self.request is not None and self.model != "offline":
+            # Tokenising is CPU work (and the first call loads the encoding): off the event loop.
+            usage = await asyncio.to_thread(
+                usage_estimate, messages=self.request.messages, completion_text="".join(self.text)
+            )
+        if usage is None:
+            return {}, None
+        return usage.as_dict(), usage_cost(model=self.model, usage=usage)
