@@ -64,16 +64,8 @@ class ConversationAdmin(admin.ModelAdmin):
         "cost",
         "last_seq",
     )
-    readonly_fields = (
-        "id",
-        "status",
-        "created_at",
-        "last_message_at",
-        "prompt_tokens",
-        "completion_tokens",
-        "cost",
-        "last_seq",
-    )
+    # Staff may change only the model tier here; the rest is the record of what happened.
+    readonly_fields = tuple(name for name in fields if name != "model_tier")
     inlines = (MessageInline,)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Conversation]:
