@@ -24,6 +24,7 @@ import select
 import signal
 import socket
 import struct
+import sys
 import threading
 import time
 import uuid
@@ -281,6 +282,12 @@ class _Server(ThreadingHTTPServer):
         self.stopping = threading.Event()
         self.handlers: dict[_Handler, threading.Thread] = {}
         self.handlers_lock = threading.Lock()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client hanging up mid-response is part of what this server is for, not an error.
+        if isinstance(sys.exc_info()[1], _GONE):
+            return
+        super().handle_error(request, client_address)
 
     def track(self, handler: _Handler, alive: bool) -> None:
         with self.handlers_lock:
