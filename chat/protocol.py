@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from django.conf import settings
@@ -16,10 +16,17 @@ from django.conf import settings
 from chat.errors import FrameTooLarge, InvalidFrame, InvalidJSON, MessageEmpty, MessageTooLong, UnknownType
 
 
+class MessageContext(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Where the shopper is: the product page they are looking at (the widget says so)."""
+
+    product: Annotated[str, msgspec.Meta(max_length=255)] | None = None
+
+
 class MessageFrame(msgspec.Struct, frozen=True):
     client_msg_id: uuid.UUID
     text: str = ""
     attachments: list[str] = msgspec.field(default_factory=list)
+    context: MessageContext | None = None
 
 
 class StopFrame(msgspec.Struct, frozen=True):
@@ -88,7 +95,7 @@ def _message_check(frame: MessageFrame) -> MessageFrame:
     if frame.attachments:
         # Uploads arrive with the media feature; until then no attachment id can be valid.
         raise InvalidFrame("Attachments are not supported yet.")
-    return MessageFrame(client_msg_id=frame.client_msg_id, text=text, attachments=[])
+    return MessageFrame(client_msg_id=frame.client_msg_id, text=text, attachments=[], context=frame.context)
 
 
 def frame_encode(frame: dict[str, Any]) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import uuid
 from decimal import Decimal
@@ -18,12 +19,14 @@ from typing import Any
 from channels.db import database_sync_to_async
 from django.conf import settings
 
+from catalog.grounding import reply_cards
 from chat import compaction, context, services
 from chat.coalesce import DeltaCoalescer
 from chat.errors import ChatError, UpstreamStreamError, UpstreamUnavailable
 from chat.events import STOP_MESSAGE_TYPE, channel_layer, control_group, event_emit, event_publish, seq_next
 from chat.journal import Event, get_journal
 from chat.llm import chat_client_get
+from chat.llm.offline import OfflineResponder
 from chat.llm.pricing import usage_cost
 from chat.llm.tokens import usage_estimate
 from chat.llm.types import (
@@ -43,6 +46,7 @@ from chat.models import Message
 logger = logging.getLogger(__name__)
 
 DONE_MESSAGE_TYPE = "turn.done"
+MAX_CARDS = 6
 
 # What the shopper is told when a reply does not end normally (the reply keeps its text).
 FINISH_NOTICES = {
@@ -68,6 +72,8 @@ class Turn:
         self.usage: Usage | None = None
         self.tool_log: list[dict[str, Any]] = []
         self.request: ChatRequest | None = None
+        self.unavailable: UpstreamUnavailable | None = None  # answered offline because of this
+        self.tool_handles: list[str] = []
         self.finish_reason = ""
         self.first_token_ms: int | None = None
         self.grounding: dict[str, Any] = {}
@@ -144,12 +150,15 @@ class Turn:
         """Stream the model's reply; return its status and the error to tell the shopper, if any."""
         try:
             request = self.request = await self._request()
-            client = chat_client_get(model=request.model)
-            self.model = client.model
             if self._stop_requested:
                 return Message.Status.STOPPED, None
-            self._stream_task = asyncio.create_task(self._stream(client, request))
-            await self._stream_task
+            try:
+                await self._run(chat_client_get(model=request.model), request)
+            except UpstreamUnavailable as exc:
+                # Every endpoint failed before saying anything: the catalog can still answer.
+                logger.warning("turn %s: model unavailable (%s); offline answer", self.conversation_id, exc.detail)
+                self.unavailable = exc
+                await self._run(OfflineResponder(unavailable=True), request)
         except asyncio.CancelledError:
             task = asyncio.current_task()
             if self._stop_requested and task is not None and not task.cancelling():
@@ -169,6 +178,12 @@ class Turn:
                 "The assistant sent an empty reply. Please try asking again.", detail="empty reply"
             )
         return Message.Status.COMPLETE, None
+
+    async def _run(self, client: ChatClient, request: ChatRequest) -> None:
+        self.model = client.model
+        # A task of its own, so a Stop can cancel the stream without cancelling the turn.
+        self._stream_task = asyncio.create_task(self._stream(client, request))
+        await self._stream_task
 
     def _broken_status(self) -> str:
         return Message.Status.INCOMPLETE if self.text else Message.Status.FAILED
@@ -225,6 +240,7 @@ class Turn:
                     self.model = event.model
                     self.grounding["endpoint"] = event.endpoint
                 elif isinstance(event, ToolResult):
+                    self.tool_handles += _handles_in(event.content)
                     self.tool_log.append(
                         {
                             "name": event.call.name,
@@ -244,6 +260,9 @@ class Turn:
             except Exception:
                 logger.exception("turn %s: could not publish the last delta", self.conversation_id)
             reply_id = str(self.reply_id)
+            cards = await self._cards()
+            if cards:
+                await self._emit(type="reply.products", message_id=reply_id, products=cards)
             if error is not None:
                 await self._emit(**error.as_frame(), message_id=reply_id)
             end_seq = await seq_next(conversation_id=self.conversation_id, floor=self.seq)
@@ -253,6 +272,9 @@ class Turn:
                 grounding["reasoning"] = "".join(self.reasoning)
             if self.tool_log:
                 grounding["tools"] = self.tool_log
+            if cards:
+                grounding["cards"] = cards
+            recorded = error or self.unavailable
             usage, cost = await self._usage_and_cost()
             await database_sync_to_async(services.reply_store)(
                 conversation_id=self.conversation_id,
@@ -265,8 +287,8 @@ class Turn:
                 model=self.model,
                 usage=usage,
                 cost=cost,
-                error_code=error.code if error else "",
-                error_detail=error.detail if error else "",
+                error_code=recorded.code if recorded else "",
+                error_detail=recorded.detail if recorded else "",
                 first_token_ms=self.first_token_ms,
                 duration_ms=int((asyncio.get_running_loop().time() - self._started) * 1000),
                 grounding=grounding,
@@ -289,3 +311,23 @@ class Turn:
         if usage is None:
             return {}, None
         return usage.as_dict(), usage_cost(model=self.model, usage=usage)
+
+    async def _cards(self) -> list[dict[str, Any]]:
+        """Cards for the catalog products the reply names (see catalog.grounding.reply_cards)."""
+        text = "".join(self.text)
+        if not text or self.request is None:
+            return []
+        cards: list[dict[str, Any]] = await database_sync_to_async(reply_cards)(
+            text=text, candidates=self.request.products, looked_up=self.tool_handles, limit=MAX_CARDS
+        )
+        return cards
+
+
+def _handles_in(content: str) -> list[str]:
+    """Product handles in a tool result (a product, or a list of them under "results")."""
+    try:
+        data = json.loads(content)
+    except ValueError:
+        return []
+    items = data.get("results", [data]) if isinstance(data, dict) else data
+    return [item["handle"] for item in items if isinstance(item, dict) and isinstance(item.get("handle"), str)]

@@ -40,6 +40,8 @@ def message_serialize(message: Message) -> dict[str, Any]:
         "created_at": message.created_at.isoformat(),
         # Lets the sending client match a stored message to one it is still waiting for.
         "client_msg_id": str(message.client_msg_id) if message.client_msg_id else None,
+        # Product cards the reply showed, as they were then (price and stock may change later).
+        "products": message.grounding.get("cards", []) if message.role == Message.Role.ASSISTANT else [],
     }
 
 

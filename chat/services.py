@@ -36,7 +36,12 @@ def _conversation_advance(*, conversation_id: uuid.UUID | str, seq: int) -> None
 
 @transaction.atomic
 def message_create_from_shopper(
-    *, conversation_id: uuid.UUID | str, seq: int, text: str, client_msg_id: uuid.UUID
+    *,
+    conversation_id: uuid.UUID | str,
+    seq: int,
+    text: str,
+    client_msg_id: uuid.UUID,
+    context: dict[str, Any] | None = None,
 ) -> Message:
     """Store the shopper's message with its sequence number.
 
@@ -50,6 +55,7 @@ def message_create_from_shopper(
         text=text,
         parts=[{"type": "text", "text": text}],
         client_msg_id=client_msg_id,
+        grounding={"context": context} if context else {},
     )
     _conversation_advance(conversation_id=conversation_id, seq=seq)
     return message

@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Coroutine
 from typing import Any
 
+import msgspec
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db import IntegrityError
@@ -96,7 +97,11 @@ async def shopper_message_receive(*, conversation_id: str, rate_key: str, frame:
         seq = await seq_next(conversation_id=conversation_id, floor=floor)
         try:
             message = await database_sync_to_async(services.message_create_from_shopper)(
-                conversation_id=conversation_id, seq=seq, text=frame.text, client_msg_id=frame.client_msg_id
+                conversation_id=conversation_id,
+                seq=seq,
+                text=frame.text,
+                client_msg_id=frame.client_msg_id,
+                context=msgspec.structs.asdict(frame.context) if frame.context and frame.context.product else None,
             )
         except IntegrityError:
             # The same message raced in from another socket: it is stored once, ack it again.

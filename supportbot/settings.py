@@ -216,6 +216,12 @@ LLM_HISTORY_TOKENS = env_int("LLM_HISTORY_TOKENS", 6000, minimum=200)
 SHOP_NAME = env_str("SHOP_NAME", "Demo Shop") or "Demo Shop"
 SHOP_SYSTEM_PROMPT = env_str("SHOP_SYSTEM_PROMPT")
 SHOP_CURRENCY = env_str("SHOP_CURRENCY", "USD")
+# Link of a product page on the shop, with {handle}; empty: cards carry no link.
+SHOP_PRODUCT_URL = env_str("SHOP_PRODUCT_URL")
+# How shoppers reach a person (email, phone or a page), offered by the offline assistant.
+SHOP_CONTACT = env_str("SHOP_CONTACT")
+# Serve uploaded and catalog media from Django; behind nginx, let nginx serve MEDIA_ROOT instead.
+SERVE_MEDIA = env_bool("SERVE_MEDIA", True)
 
 # --- Chat behaviour ----------------------------------------------------------------------
 

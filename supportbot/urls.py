@@ -1,5 +1,7 @@
+from django.conf import settings
 from django.contrib import admin
-from django.urls import path
+from django.urls import path, re_path
+from django.views.static import serve
 
 from chat import views as chat_views
 
@@ -8,3 +10,7 @@ urlpatterns = [
     path("healthz", chat_views.health, name="health"),
     path("admin/", admin.site.urls),
 ]
+
+if settings.SERVE_MEDIA:
+    # Catalog images and uploads; a production proxy serves MEDIA_ROOT itself (SERVE_MEDIA=false).
+    urlpatterns.append(re_path(r"^media/(?P<path>.*)$", serve, {"document_root": settings.MEDIA_ROOT}))

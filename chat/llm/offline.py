@@ -19,34 +19,49 @@ INTRO = (
     "I'm the shop's offline assistant: no AI model is configured right now, so I can only "
     "look things up in the catalog for you."
 )
+INTRO_UNAVAILABLE = (
+    "The assistant can't be reached right now, so I'm answering as the shop's offline assistant: "
+    "I can only look things up in the catalog for you."
+)
 NOTHING_FOUND = (
     'I couldn\'t find a product matching that. Try a product name or kind, like "rain jacket" or "running shoes".'
 )
 
 
 class OfflineResponder:
+    """`unavailable`: answering because every model endpoint failed, not because none is set."""
+
     model = "offline"
+
+    def __init__(self, *, unavailable: bool = False) -> None:
+        self.unavailable = unavailable
 
     async def stream(
         self, request: ChatRequest, *, notify: Notify = notify_nobody
     ) -> AsyncGenerator[StreamEvent, None]:
-        for piece in _pieces(offline_answer(products=request.products, currency=_currency())):
+        from django.conf import settings
+
+        text = offline_answer(
+            products=request.products,
+            currency=settings.SHOP_CURRENCY,
+            contact=settings.SHOP_CONTACT,
+            intro=INTRO_UNAVAILABLE if self.unavailable else INTRO,
+        )
+        for piece in _pieces(text):
             yield TextDelta(piece)
             await asyncio.sleep(0)  # let the socket see each piece, as with a real stream
         yield Finish("stop")
 
 
-def _currency() -> str:
-    from django.conf import settings
-
-    return str(settings.SHOP_CURRENCY)
-
-
-def offline_answer(*, products: Sequence[Product], currency: str) -> str:
-    if not products:
-        return f"{INTRO}\n\n{NOTHING_FOUND}"
-    lines = [INTRO, "", "Here is what I found:", ""]
-    lines += [_product_line(product, currency) for product in products]
+def offline_answer(*, products: Sequence[Product], currency: str, contact: str = "", intro: str = INTRO) -> str:
+    lines = [intro, ""]
+    if products:
+        lines += ["Here is what I found:", ""]
+        lines += [_product_line(product, currency) for product in products]
+    else:
+        lines.append(NOTHING_FOUND)
+    if contact:
+        lines += ["", f"If you'd rather talk to a person, you can reach the shop's staff at {contact}."]
     return "\n".join(lines)
 
 

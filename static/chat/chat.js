@@ -110,7 +110,7 @@
     }
   }
 
-  function createBubble({ id, role, author, status, text }) {
+  function createBubble({ id, role, author, status, text, products }) {
     const el = document.createElement("div");
     el.className = "msg";
     el.dataset.role = role;
@@ -124,7 +124,77 @@
     if (id) el.dataset.messageId = id;
     renderBody(body, role, text || "");
     setStatus(el, status);
+    renderCards(el, products);
     return el;
+  }
+
+  // --- Product cards: structured data from the server, built with DOM calls, never HTML ---
+
+  const STOCK_LABELS = { in_stock: "In stock", low_stock: "Only a few left", out_of_stock: "Out of stock" };
+
+  function safeUrl(url, { sameOriginOnly = false } = {}) {
+    if (!url) return null;
+    try {
+      const parsed = new URL(url, location.href);
+      if (parsed.protocol !== "https:" && parsed.protocol !== "http:") return null;
+      // Images from elsewhere are refused by the page's CSP (and could track the shopper).
+      if (sameOriginOnly && parsed.origin !== location.origin) return null;
+      return parsed.href;
+    } catch {
+      return null;
+    }
+  }
+
+  function renderCards(el, cards) {
+    el.querySelector(".msg-products")?.remove();
+    if (!Array.isArray(cards) || cards.length === 0) return;
+    const wrap = document.createElement("div");
+    wrap.className = "msg-products";
+    wrap.setAttribute("role", "list");
+    wrap.setAttribute("aria-label", "Products mentioned");
+    for (const card of cards) wrap.append(createCard(card));
+    el.append(wrap);
+  }
+
+  function createCard(card) {
+    const link = safeUrl(card.url);
+    const item = document.createElement(link ? "a" : "div");
+    item.className = "product-card";
+    item.setAttribute("role", "listitem");
+    item.dataset.handle = card.handle || "";
+    if (link) {
+      item.href = link;
+      item.target = "_blank";
+      item.rel = "noopener noreferrer";
+    }
+    const image = safeUrl(card.image, { sameOriginOnly: true });
+    if (image) {
+      const img = document.createElement("img");
+      img.className = "product-card-image";
+      img.src = image;
+      img.alt = "";
+      img.loading = "lazy";
+      item.append(img);
+    }
+    const title = document.createElement("span");
+    title.className = "product-card-title";
+    title.textContent = card.title || "";
+    const price = document.createElement("span");
+    price.className = "product-card-price";
+    const range = card.price_max ? `${card.price}–${card.price_max}` : card.price;
+    price.textContent = range ? `${range} ${card.currency || ""}`.trim() : "";
+    if (card.compare_at_price) {
+      const was = document.createElement("s");
+      was.textContent = card.compare_at_price;
+      was.setAttribute("aria-label", `was ${card.compare_at_price}`);
+      price.append(" ", was);
+    }
+    const stock = document.createElement("span");
+    stock.className = "product-card-stock";
+    stock.dataset.stock = card.stock || "";
+    stock.textContent = STOCK_LABELS[card.stock] || "";
+    item.append(title, price, stock);
+    return item;
   }
 
   // Sets data-status and the small plain label shown under unfinished messages.
@@ -234,6 +304,13 @@
       stopButton.disabled = false;
       state.retries = 0; // the server answered: the next outage starts from a short delay again
       const history = (frame.messages || []).map((m) => createBubble(m));
+      // Messages the server already stored need no resend (their ack may have been lost).
+      for (const m of frame.messages || []) {
+        if (m.client_msg_id && state.pending.has(m.client_msg_id)) {
+          state.pending.get(m.client_msg_id).el.remove();
+          state.pending.delete(m.client_msg_id);
+        }
+      }
       // Unacknowledged messages stay at the end and go out again with the same client_msg_id;
       // the server stores each once and acks it again.
       const pendingEls = [...state.pending.values()].map((p) => p.el);
@@ -277,6 +354,12 @@
       if (!state.streaming || state.streaming.id !== frame.message_id) startReply(frame.message_id);
       state.streaming.text += frame.text || "";
       queueRender();
+    },
+
+    "reply.products"(frame) {
+      const el = state.streaming?.id === frame.message_id ? state.streaming.el : findMessage(frame.message_id);
+      if (el) renderCards(el, frame.products);
+      scrollIfSticky();
     },
 
     "reply.end"(frame) {

@@ -46,8 +46,10 @@ def daphne_server(fake_openai_server: FakeOpenAI, tmp_path_factory: pytest.TempP
         "LLM_BASE_URL": fake_openai_server.base_url,
         "LLM_API_KEY": "sk-browser-test",
         "SHOP_NAME": "Northpeak Outfitters",
+        "SHOP_PRODUCT_URL": "https://shop.example/products/{handle}",
     }
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
+    subprocess.run([sys.executable, "manage.py", "load_demo_catalog", "-v0"], cwd=ROOT, env=env, check=True)
     port = _free_port()
     log = (var_dir / "daphne.log").open("w")
     process = subprocess.Popen(

@@ -146,3 +146,24 @@ def test_a_still_working_notice_shows_while_the_model_retries_then_gives_way_to_
     states = watch_reply(page, 0)
     assert states[-1].strip() == "Sorry for the wait."
     assert notice.count() == 0
+
+
+def test_product_cards_show_under_a_reply_that_names_products(page, fake_openai_server):
+    fake_openai_server.reset()
+    fake_openai_server.enqueue(Script.stream("Try the **Cascade 2.5L Rain Jacket**: fully waterproof.", chunk_size=8))
+    open_chat(page)
+    send(page, "I need a rain jacket")
+    card = page.locator(f"{ASSISTANT} .product-card")
+    card.wait_for(timeout=5000)
+    assert card.count() == 1
+    assert card.locator(".product-card-title").inner_text() == "Cascade 2.5L Rain Jacket"
+    assert "159.00" in card.locator(".product-card-price").inner_text()
+    assert card.locator(".product-card-stock").inner_text() == "In stock"
+    assert card.get_attribute("href") == "https://shop.example/products/cascade-rain-jacket"
+    assert card.get_attribute("rel") == "noopener noreferrer"
+    image = card.locator("img")
+    if image.count():  # demo images are served from this origin
+        assert image.evaluate("img => img.complete && img.naturalWidth > 0")
+    page.reload()  # cards come back with the history
+    page.locator(f"{ASSISTANT} .product-card").wait_for()
+    assert page.errors == []
