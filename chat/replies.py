@@ -13,11 +13,13 @@ import contextlib
 import json
 import logging
 import uuid
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
 from channels.db import database_sync_to_async
 from django.conf import settings
+from django.db import DatabaseError
 
 from catalog.grounding import reply_cards
 from chat import compaction, context, services
@@ -46,6 +48,8 @@ from chat.models import Message
 logger = logging.getLogger(__name__)
 
 DONE_MESSAGE_TYPE = "turn.done"
+STORE_RETRY_PAUSES = (0.2, 0.5, 1.0)
+STORE_FAILED = "This reply could not be saved because of a problem on our side. Your message is safe; please ask again."
 MAX_CARDS = 6
 
 # What the shopper is told when a reply does not end normally (the reply keeps its text).
@@ -276,7 +280,8 @@ class Turn:
                 grounding["cards"] = cards
             recorded = error or self.unavailable
             usage, cost = await self._usage_and_cost()
-            await database_sync_to_async(services.reply_store)(
+            stored = await _with_retries(
+                services.reply_store,
                 conversation_id=self.conversation_id,
                 message_id=self.reply_id,
                 seq=self.start_seq,
@@ -293,6 +298,11 @@ class Turn:
                 duration_ms=int((asyncio.get_running_loop().time() - self._started) * 1000),
                 grounding=grounding,
             )
+            if not stored:
+                # The shopper's message is safe; the reply could not be kept. Say so, plainly.
+                status = Message.Status.FAILED if status != Message.Status.COMPLETE else Message.Status.INCOMPLETE
+                await self._emit(**ChatError(STORE_FAILED).as_frame(), message_id=reply_id)
+                end_seq = await seq_next(conversation_id=self.conversation_id, floor=self.seq)
             end = {"type": "reply.end", "message_id": reply_id, "status": status, "usage": usage, "seq": end_seq}
             await event_publish(conversation_id=self.conversation_id, event=end)
         finally:
@@ -321,6 +331,20 @@ class Turn:
             text=text, candidates=self.request.products, looked_up=self.tool_handles, limit=MAX_CARDS
         )
         return cards
+
+
+async def _with_retries(write: Callable[..., Any], **kwargs: Any) -> bool:
+    """Run a database write, retrying a briefly unavailable database; False if it never worked."""
+    for attempt, pause in enumerate((*STORE_RETRY_PAUSES, None)):
+        try:
+            await database_sync_to_async(write)(**kwargs)
+            return True
+        except DatabaseError:
+            logger.exception("storing a reply failed (attempt %d)", attempt + 1)
+            if pause is None:
+                return False
+            await asyncio.sleep(pause)
+    return False
 
 
 def _handles_in(content: str) -> list[str]:
