@@ -25,9 +25,14 @@ async def demo_catalog():
 
 
 def facts_sent(request) -> list[dict]:
-    facts = [m["content"] for m in request.json["messages"] if m["role"] == "system" and m["content"].startswith(FACTS_PREAMBLE)]
+    facts = [
+        m["content"]
+        for m in request.json["messages"]
+        if m["role"] == "system" and m["content"].startswith(FACTS_PREAMBLE)
+    ]
     assert len(facts) == 1, "one facts block per request"
-    return json.loads(facts[0].removeprefix(FACTS_PREAMBLE))
+    data: list[dict] = json.loads(facts[0].removeprefix(FACTS_PREAMBLE))
+    return data
 
 
 async def test_relevant_products_reach_the_model_as_data_and_are_recorded(fake_openai, demo_catalog):
@@ -111,7 +116,10 @@ async def test_a_catalog_tool_round_trip_through_the_model(fake_openai, demo_cat
     cards = next(f for f in frames if f["type"] == "reply.products")["products"]
     assert [c["handle"] for c in cards] == ["cascade-rain-jacket"]
     bot = await database_sync_to_async(lambda: Message.objects.get(conversation_id=conversation["id"], author="bot"))()
-    assert bot.grounding["tools"][0]["name"] == "check_stock" and "inventory_quantity" in bot.grounding["tools"][0]["result"]
+    assert (
+        bot.grounding["tools"][0]["name"] == "check_stock"
+        and "inventory_quantity" in bot.grounding["tools"][0]["result"]
+    )
     await shopper.disconnect()
 
 
