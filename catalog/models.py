@@ -140,3 +140,25 @@ class Collection(TimeStampedModel):
 
     def __str__(self) -> str:
         return self.title
+
+
+class ProductImageFeatures(TimeStampedModel):
+    """Photo-match features of one catalog image (catalog/imagematch.py), computed when it is stored.
+
+    Arrays are stored as raw bytes (little-endian); `version` says how they were computed, so a
+    change of method re-indexes instead of comparing incompatible features.
+    """
+
+    image = models.OneToOneField(ProductImage, on_delete=models.CASCADE, primary_key=True, related_name="features")
+    version = models.PositiveSmallIntegerField()
+    # The file the features describe: a new file under the same row makes them stale.
+    source_name = models.CharField(max_length=255)
+    keypoints = models.BinaryField()  # float32 (n, 2): x, y in the normalised image
+    descriptors = models.BinaryField()  # uint8 (n, 32): ORB
+    colour_histogram = models.BinaryField()  # float32 (bins,)
+
+    class Meta:
+        verbose_name_plural = "product image features"
+
+    def __str__(self) -> str:
+        return f"Features of image {self.image_id}"

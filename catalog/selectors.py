@@ -2,88 +2,36 @@
 
 from __future__ import annotations
 
-import functools
-import operator
-import re
 from collections.abc import Sequence
 from decimal import Decimal
 
-from django.db.models import Case, Exists, IntegerField, OuterRef, Prefetch, Q, Value, When
+from django.db.models import Prefetch
 
 from catalog.models import Product, Variant
+from catalog.search import SearchFilters, search_parse, search_product_ids, search_tokens
 
-# Words that say nothing about which product a shopper means; matching them would rank
-# every product that mentions "the" or "have".
-_STOP_WORDS_TEXT = """
-a about above after again all also am an and any are as at be been being below between both but by
-can could did do does doing during each few for from further get got had has have having he her here
-hers him his how i if in into is it its just let like looking me more most my need no nor not now of
-off on once only or other our out over own please same she should show so some such than that the
-their them then there these they this those through to too under until up us very want was we were
-what when where which while who whom why will with would you your yours buy sell shop store product
-products item items hi hello hey thanks thank size sizes color colour colors colours price cost much
-stock available
-"""
-STOP_WORDS = frozenset(_STOP_WORDS_TEXT.split())
-_MIN_TOKEN_LENGTH = 2
-# Bounds the query's cost: every token adds a CASE over several LIKEs.
-_MAX_TOKENS = 8
-_TITLE_WEIGHT = 2
-_OTHER_WEIGHT = 1
+__all__ = ["SearchFilters", "product_facts", "product_search", "search_parse", "search_tokens"]
+
 _DESCRIPTION_CHARS = 300
 
 
-def search_tokens(*, query: str) -> list[str]:
-    """Distinct lowercase keywords of a query, in order, without stop words or very short words."""
-    tokens: list[str] = []
-    for word in re.findall(r"\w+", query.lower()):
-        if len(word) < _MIN_TOKEN_LENGTH or word in STOP_WORDS:
-            continue
-        # A crude singular ("boots" -> "boot") so substring matching also finds "Trail Boot";
-        # the singular is a substring of the plural, so nothing that matched before is lost.
-        if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
-            word = word[:-1]
-        if word not in tokens:
-            tokens.append(word)
-    return tokens[:_MAX_TOKENS]
+def product_search(*, query: str, limit: int = 5, filters: SearchFilters | None = None) -> list[Product]:
+    """Active products matching the shopper's words, best first, variants and images prefetched.
 
-
-def product_search(*, query: str, limit: int = 5) -> list[Product]:
-    """Active products matching the query's keywords, best first, with variants prefetched.
-
-    Each distinct keyword found in the title scores 2, found elsewhere (description, vendor,
-    type, category, tags, handle, variant option values) scores 1; ties go by title. Plain
-    case-insensitive substring matching, so it runs the same on SQLite and PostgreSQL.
+    Full-text search (SQLite FTS5 / PostgreSQL tsvector, see catalog/search/) that tolerates
+    typos, knows shop synonyms and applies filters written in the query ("size 9", "under 120",
+    "in black", "in stock"; see catalog.search.parse) or given in `filters` (which win, and are
+    never dropped; filters read from the text are dropped again when they leave nothing).
     Returns [] when the query has no useful keywords.
     """
-    tokens = search_tokens(query=query)
-    if not tokens or limit <= 0:
+    ids = search_product_ids(query=query, limit=limit, filters=filters)
+    if not ids:
         return []
-    score = functools.reduce(operator.add, (_token_score(token) for token in tokens))
-    products = (
-        Product.objects.filter(status=Product.Status.ACTIVE)
-        .alias(search_score=score)
-        .filter(search_score__gt=0)
-        .order_by("-search_score", "title", "pk")
-        .prefetch_related(Prefetch("variants", queryset=Variant.objects.order_by("position", "pk")))
+    products = Product.objects.filter(pk__in=ids, status=Product.Status.ACTIVE).prefetch_related(
+        Prefetch("variants", queryset=Variant.objects.order_by("position", "pk")), "images"
     )
-    return list(products[:limit])
-
-
-def _token_score(token: str) -> Case:
-    other_fields = Q()
-    for field in ("description_text", "vendor", "product_type", "category", "tags", "handle"):
-        other_fields |= Q(**{f"{field}__icontains": token})
-    option_match = Variant.objects.filter(product=OuterRef("pk")).filter(
-        Q(option1__icontains=token) | Q(option2__icontains=token) | Q(option3__icontains=token)
-    )
-    return Case(
-        When(title__icontains=token, then=Value(_TITLE_WEIGHT)),
-        When(other_fields, then=Value(_OTHER_WEIGHT)),
-        When(Exists(option_match), then=Value(_OTHER_WEIGHT)),
-        default=Value(0),
-        output_field=IntegerField(),
-    )
+    by_id = {product.pk: product for product in products}
+    return [by_id[pk] for pk in ids if pk in by_id]
 
 
 def product_facts(*, products: Sequence[Product]) -> str:

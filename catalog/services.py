@@ -2,23 +2,30 @@
 
 from __future__ import annotations
 
+import hashlib
 import html
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from pathlib import Path, PurePosixPath
 from typing import Any, TypeVar
 
 from django.core.exceptions import ValidationError
+from django.core.files.base import ContentFile
 from django.db import models, transaction
 from django.utils.html import strip_tags
 
-from catalog.models import Collection, Product, Variant
+from catalog.imagematch import image_features_index
+from catalog.models import Collection, Product, ProductImage, Variant
 
 # Block-level boundaries separate sentences, so "<li>Light</li><li>Warm</li>" reads "Light. Warm."
 _BLOCK_BOUNDARY = re.compile(r"<br\s*/?>|</(?:p|div|li|ul|ol|h[1-6]|tr|td|th|table|blockquote)\s*>", re.IGNORECASE)
 _SEGMENT = "\x00"
 _MAX_OPTIONS = 3
+DEMO_IMAGES_DIR = Path(__file__).resolve().parent / "demo" / "images"
+# Demo image files are stored under this folder of ProductImage.image's upload_to, named by content.
+_DEMO_MEDIA_FOLDER = "demo"
 
 
 class CatalogImportError(Exception):
@@ -35,6 +42,10 @@ class LoadSummary:
     variants_removed: int = 0
     collections_created: int = 0
     collections_updated: int = 0
+    images_created: int = 0
+    images_updated: int = 0
+    images_removed: int = 0
+    images_indexed: int = 0
 
 
 def html_to_text(*, html_text: str) -> str:
@@ -50,18 +61,21 @@ def html_to_text(*, html_text: str) -> str:
 
 
 @transaction.atomic
-def catalog_load_demo(*, data: Mapping[str, Any]) -> LoadSummary:
-    """Create or update products, variants and collections from demo catalog data.
+def catalog_load_demo(*, data: Mapping[str, Any], images_dir: Path = DEMO_IMAGES_DIR) -> LoadSummary:
+    """Create or update products, variants, images and collections from demo catalog data.
 
     Args:
         data: {"products": [...], "collections": [...]} as documented in
             catalog/management/commands/load_demo_catalog.py.
+        images_dir: where the files named in products' "images" lists are.
 
     Returns:
         Counts of what was created, updated, left unchanged or removed. Rows are matched by
-        handle (products, collections) and by SKU within a product (variants), so running it
-        again updates in place. A product's variants missing from the data are removed;
-        products and collections missing from the data are left alone.
+        handle (products, collections), by SKU within a product (variants) and by file content
+        (images), so running it again updates in place and copies no file twice. A product's
+        variants and demo images missing from the data are removed (a product without an
+        "images" key keeps its images); products and collections missing from the data are left
+        alone. New images get their photo-match features computed before this returns.
 
     Raises:
         CatalogImportError: malformed data or a value the models reject; nothing is saved.
@@ -71,14 +85,18 @@ def catalog_load_demo(*, data: Mapping[str, Any]) -> LoadSummary:
     if not isinstance(products, list) or not isinstance(collections, list):
         raise CatalogImportError('Expected an object with lists "products" and "collections".')
     summary = LoadSummary()
+    image_ids: list[int] = []
     for index, raw_product in enumerate(products):
-        _load_product(raw=_as_mapping(raw_product, where=f"products[{index}]"), summary=summary)
+        raw = _as_mapping(raw_product, where=f"products[{index}]")
+        image_ids += _load_product(raw=raw, images_dir=images_dir, summary=summary)
     for index, raw_collection in enumerate(collections):
         _load_collection(raw=_as_mapping(raw_collection, where=f"collections[{index}]"), summary=summary)
+    summary.images_indexed = image_features_index(image_ids=image_ids).indexed
     return summary
 
 
-def _load_product(*, raw: Mapping[str, Any], summary: LoadSummary) -> None:
+def _load_product(*, raw: Mapping[str, Any], images_dir: Path, summary: LoadSummary) -> list[int]:
+    """Create or update one product with its variants and images; returns its images' ids."""
     handle = _required_str(raw, "handle", where="product")
     where = f"product {handle!r}"
     option_names = _str_list(raw.get("options", []), where=f"{where} options", max_items=_MAX_OPTIONS)
@@ -102,12 +120,16 @@ def _load_product(*, raw: Mapping[str, Any], summary: LoadSummary) -> None:
     variants_changed = _sync_variants(
         product=product, raw_variants=raw_variants, option_count=len(option_names), summary=summary
     )
+    images_changed = False
+    if "images" in raw:
+        images_changed = _sync_images(product=product, raw_images=raw["images"], images_dir=images_dir, summary=summary)
     if created:
         summary.products_created += 1
-    elif product_changed or variants_changed:
+    elif product_changed or variants_changed or images_changed:
         summary.products_updated += 1
     else:
         summary.products_unchanged += 1
+    return list(product.images.values_list("pk", flat=True))
 
 
 def _sync_variants(*, product: Product, raw_variants: Sequence[Any], option_count: int, summary: LoadSummary) -> bool:
@@ -150,6 +172,74 @@ def _sync_variants(*, product: Product, raw_variants: Sequence[Any], option_coun
         Variant.objects.filter(pk__in=stale).delete()
         summary.variants_removed += len(stale)
     return changed or bool(stale)
+
+
+def _sync_images(*, product: Product, raw_images: Any, images_dir: Path, summary: LoadSummary) -> bool:
+    """Make the product's demo images match the data; returns whether anything changed.
+
+    A file is stored under a name holding a hash of its content, so an unchanged file is found
+    again (in the database or, after a database reset, in storage) instead of copied again.
+    Images that did not come from the demo loader (uploads, imports) are left alone.
+    """
+    if not isinstance(raw_images, list):
+        raise CatalogImportError(f"product {product.handle!r}: 'images' must be a list.")
+    field = ProductImage._meta.get_field("image")
+    demo_prefix = field.generate_filename(None, f"{_DEMO_MEDIA_FOLDER}/x").removesuffix("x")
+    current = {image.image.name: image for image in product.images.all() if image.image.name.startswith(demo_prefix)}
+    variants = {variant.sku: variant for variant in product.variants.all()}
+    seen: set[str] = set()
+    changed = False
+    for position, raw_image in enumerate(raw_images, start=1):
+        raw = _as_mapping(raw_image, where=f"product {product.handle!r} images[{position - 1}]")
+        file_name = _required_str(raw, "file", where=f"product {product.handle!r} image")
+        where = f"image {file_name!r} of product {product.handle!r}"
+        sku = _optional_str(raw, "variant_sku", where=where)
+        if sku and sku not in variants:
+            raise CatalogImportError(f"{where}: no variant with SKU {sku!r} in this product.")
+        content = _demo_image_bytes(images_dir, file_name, where=where)
+        relative = f"{_DEMO_MEDIA_FOLDER}/{_content_addressed(file_name, content)}"
+        name = field.generate_filename(None, relative)
+        seen.add(name)
+        variant = variants.get(sku)
+        values = {
+            "alt_text": _optional_str(raw, "alt_text", where=where),
+            "variant_id": variant.pk if variant else None,
+            "position": position,
+        }
+        image = current.get(name)
+        if image is None:
+            image = ProductImage(product=product, **values)
+            if field.storage.exists(name):
+                image.image.name = name
+            else:
+                image.image.save(relative, ContentFile(content), save=False)
+            _save(image, where=where)
+            summary.images_created += 1
+            changed = True
+        elif _apply(image, values):
+            _save(image, where=where)
+            summary.images_updated += 1
+            changed = True
+    stale = [image.pk for name, image in current.items() if name not in seen]
+    if stale:
+        # Rows only: a content-addressed file may still serve another row or a later load.
+        ProductImage.objects.filter(pk__in=stale).delete()
+        summary.images_removed += len(stale)
+    return changed or bool(stale)
+
+
+def _demo_image_bytes(images_dir: Path, file_name: str, *, where: str) -> bytes:
+    if PurePosixPath(file_name).name != file_name or file_name.startswith("."):
+        raise CatalogImportError(f"{where}: 'file' must be a plain file name inside {images_dir}.")
+    try:
+        return (images_dir / file_name).read_bytes()
+    except OSError as error:
+        raise CatalogImportError(f"{where}: cannot read {images_dir / file_name}: {error.strerror or error}") from error
+
+
+def _content_addressed(file_name: str, content: bytes) -> str:
+    path = PurePosixPath(file_name)
+    return f"{path.stem}-{hashlib.sha256(content).hexdigest()[:12]}{path.suffix.lower()}"
 
 
 def _load_collection(*, raw: Mapping[str, Any], summary: LoadSummary) -> None:

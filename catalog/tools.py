@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from channels.db import database_sync_to_async
 
 from catalog.grounding import product_data
 from catalog.models import Product, Variant
-from catalog.selectors import product_search
+from catalog.selectors import SearchFilters, product_search
 from chat.llm.tools import Tool, ToolRegistry
 
 MAX_RESULTS = 5
@@ -18,17 +19,22 @@ def _search(arguments: dict[str, Any]) -> dict[str, Any]:
     query = str(arguments.get("query") or "").strip()
     if not query:
         return {"error": "query is required"}
-    filters = []
-    for word, key in (("under", "max_price"), ("over", "min_price")):
-        if arguments.get(key) is not None:
-            filters.append(f"{word} {float(arguments[key]):g}")
-    if arguments.get("in_stock"):
-        filters.append("in stock")
-    if arguments.get("option"):
-        filters.append(str(arguments["option"]))
-    # The search understands filters written as words, the same way a shopper writes them.
-    products = product_search(query=" ".join([query, *filters]), limit=MAX_RESULTS)
+    try:
+        filters = SearchFilters(
+            min_price=_price(arguments.get("min_price")),
+            max_price=_price(arguments.get("max_price")),
+            in_stock=True if arguments.get("in_stock") else None,
+            options=[str(arguments["option"])] if arguments.get("option") else {},
+        )
+    except (InvalidOperation, ValueError):
+        return {"error": "prices must be numbers"}
+    # Filters the model sets are kept strictly: no results is an answer it can relay.
+    products = product_search(query=query, limit=MAX_RESULTS, filters=filters)
     return {"results": [product_data(product) for product in products]}
+
+
+def _price(value: Any) -> Decimal | None:
+    return None if value is None else Decimal(str(value))
 
 
 def _get_product(arguments: dict[str, Any]) -> dict[str, Any]:

@@ -25,7 +25,7 @@ TEST_DATABASE_URL=${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}
 TEST_REDIS_URL=${TEST_REDIS_URL:-redis://127.0.0.1:6379/0}
 if reason=$("$BIN/python" scripts/services_check.py "$TEST_DATABASE_URL" "$TEST_REDIS_URL"); then
   say "tests: scale-out setup (PostgreSQL, Redis)"
-  DATABASE_URL="$TEST_DATABASE_URL" REDIS_URL="$TEST_REDIS_URL" "$BIN/pytest" tests/chat "$@"
+  DATABASE_URL="$TEST_DATABASE_URL" REDIS_URL="$TEST_REDIS_URL" "$BIN/pytest" tests/chat tests/catalog "$@"
 elif [ "${CI:-}" = "true" ]; then
   die "the scale-out setup cannot run in CI: $reason"
 else

@@ -141,10 +141,10 @@ def test_collection_naming_an_unknown_product_is_refused() -> None:
 
 
 @pytest.mark.django_db
-def test_demo_file_loads_about_twenty_products_with_sales_and_stockouts() -> None:
+def test_demo_file_loads_about_fifty_products_with_sales_and_stockouts() -> None:
     catalog_load_demo(data=json.loads(DEMO_FILE.read_text(encoding="utf-8")))
 
-    assert 18 <= Product.objects.count() <= 25
+    assert 45 <= Product.objects.count() <= 55
     assert Collection.objects.count() >= 2
     assert Variant.objects.filter(inventory_quantity=0).exists()
     assert any(variant.on_sale for variant in Variant.objects.all())

@@ -133,3 +133,22 @@ async def test_the_offline_assistant_answers_with_the_right_product_and_its_card
     cards = next(f for f in frames if f["type"] == "reply.products")["products"]
     assert cards[0]["handle"] == "cascade-rain-jacket"
     await shopper.disconnect()
+
+
+async def test_search_products_tool_applies_the_models_filters_strictly(fake_openai, demo_catalog):
+    fake_openai.enqueue(
+        Script.tool_calls(FakeToolCall("search_products", {"query": "rain jacket", "max_price": 20}, id="c1")),
+        Script.stream("Nothing like that so cheap, sorry."),
+        Script.tool_calls(FakeToolCall("search_products", {"query": "rain jacket", "max_price": 200}, id="c2")),
+        Script.stream("The Cascade 2.5L Rain Jacket fits."),
+    )
+    shopper = Shopper(await browser_session())
+    await shopper.connect()
+    await shopper.turn("a rain jacket under 20?")
+    cheap = json.loads(fake_openai.requests[1].json["messages"][-1]["content"])["results"]
+    assert all(float(p["price_min"]) <= 20 for p in cheap)
+    assert "cascade-rain-jacket" not in [p["handle"] for p in cheap]
+    await shopper.turn("and under 200?")
+    found = json.loads(fake_openai.requests[3].json["messages"][-1]["content"])["results"]
+    assert found[0]["handle"] == "cascade-rain-jacket"
+    await shopper.disconnect()

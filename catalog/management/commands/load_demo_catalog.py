@@ -15,6 +15,9 @@ File format: one JSON object.
           "variants": [                                 # at least one, in display order
             {"sku": "TO-DP-20L-BLK", "options": ["20L", "Black"], "price": "89.00",
              "compare_at_price": "99.00", "inventory_quantity": 7, "barcode": ""}
+          ],
+          "images": [                                   # optional, in display order
+            {"file": "tern-daypack-black.jpg", "alt_text": "...", "variant_sku": "TO-DP-20L-BLK"}
           ]
         }
       ]
@@ -24,6 +27,8 @@ Prices are decimal strings or JSON numbers; compare_at_price, barcode, inventory
 (active), category, vendor, product_type, tags and options are optional. A variant lists one
 value per product option. Products and collections are matched by handle, variants by SKU
 within their product, so re-running updates in place and removes variants no longer listed.
+Image files are read from the "images" folder next to the JSON file (scripts/make_demo_images.py
+draws the demo ones), copied into media storage once, and indexed for photo match.
 """
 
 from __future__ import annotations
@@ -41,7 +46,7 @@ DEFAULT_FILE = Path(__file__).resolve().parents[2] / "demo" / "products.json"
 
 
 class Command(BaseCommand):
-    help = "Create or update the demo products, variants and collections from a JSON file."
+    help = "Create or update the demo products, variants, images and collections from a JSON file."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
@@ -59,7 +64,7 @@ class Command(BaseCommand):
         if not isinstance(data, dict):
             raise CommandError(f"{path} must hold a JSON object with products and collections.")
         try:
-            summary = catalog_load_demo(data=data)
+            summary = catalog_load_demo(data=data, images_dir=path.parent / "images")
         except CatalogImportError as error:
             raise CommandError(f"{path}: {error}") from error
         self.stdout.write(
@@ -69,6 +74,8 @@ class Command(BaseCommand):
                 f"{summary.products_unchanged} unchanged; "
                 f"variants {summary.variants_created} created, {summary.variants_updated} updated, "
                 f"{summary.variants_removed} removed; "
-                f"collections {summary.collections_created} created, {summary.collections_updated} updated."
+                f"collections {summary.collections_created} created, {summary.collections_updated} updated; "
+                f"images {summary.images_created} created, {summary.images_updated} updated, "
+                f"{summary.images_removed} removed, {summary.images_indexed} indexed for photo match."
             )
         )
