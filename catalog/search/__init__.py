@@ -27,6 +27,7 @@ schema (install/repair).
 from __future__ import annotations
 
 from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.backends.utils import CursorWrapper
 
 from catalog.search.parse import SearchFilters, query_words, search_parse, search_tokens
 from catalog.search.schema import backend_for
@@ -67,6 +68,13 @@ def search_product_ids(
     )
 
 
+def _generation(cursor: CursorWrapper) -> object:
+    """A value the index triggers change on every write: a changed catalog reloads the vocabulary."""
+    cursor.execute("SELECT generation FROM catalog_search_state WHERE id = 1")
+    row = cursor.fetchone()
+    return row[0] if row else None
+
+
 def _search(
     *, words: list[str], strict: SearchFilters, wanted: SearchFilters | None, limit: int, using: str
 ) -> list[int]:
@@ -77,7 +85,7 @@ def _search(
     with connection.cursor() as cursor:
         vocabulary = vocabulary_get(
             key=f"{using}:{connection.settings_dict['NAME']}",
-            generation=lambda: backend.generation(cursor),
+            generation=lambda: _generation(cursor),
             load=lambda: backend.vocabulary(cursor),
         )
         terms = terms_build(words=words, vocabulary=vocabulary)

@@ -159,12 +159,6 @@ def installed_triggers(cursor: CursorWrapper) -> set[str]:
     return {name for (name,) in cursor.fetchall()}
 
 
-def generation(cursor: CursorWrapper) -> object:
-    cursor.execute("SELECT generation FROM catalog_search_state WHERE id = 1")
-    row = cursor.fetchone()
-    return row[0] if row else None
-
-
 def vocabulary(cursor: CursorWrapper) -> list[tuple[str, int]]:
     """Every indexed word with the number of products it occurs in."""
     cursor.execute("SELECT word, ndoc FROM ts_stat('SELECT document FROM catalog_product_search')")
