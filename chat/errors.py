@@ -79,3 +79,22 @@ class UpstreamStreamError(ChatError):
 
     code = "upstream_error"
     default_message = "The reply was cut off by a problem with the assistant. What arrived is kept; please ask again."
+
+
+class MediaRefused(ChatError):
+    """An upload we will not keep: wrong type, damaged, too big or too long. `status` is the
+    HTTP status the upload endpoint answers with; `code` says which rule it broke."""
+
+    code = "media_refused"
+    default_message = "That file could not be used. Please send a photo (JPEG, PNG, WebP, GIF, HEIC) or a voice note."
+
+    def __init__(self, message: str | None = None, *, code: str = "", status: int = 400, detail: str = "") -> None:
+        super().__init__(message, detail=detail)
+        if code:
+            self.code = code
+        self.status = status
+
+
+class AttachmentNotFound(ChatError):
+    code = "attachment_not_found"
+    default_message = "A photo or voice note in that message could not be found. Please attach it again."

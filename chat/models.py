@@ -7,6 +7,7 @@ import uuid
 from django.db import models
 from django.db.models import Q
 
+from chat.media.storage import attachments_storage
 from supportbot.models import TimeStampedModel
 
 
@@ -107,3 +108,43 @@ class Message(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.author}: {self.text[:60]}"
+
+
+class Attachment(TimeStampedModel):
+    """A photo or voice note a shopper uploaded, normalised (see chat/media/). It belongs to its
+    conversation from the upload on, and to a message once a message names it."""
+
+    class Kind(models.TextChoices):
+        IMAGE = "image", "Photo"
+        AUDIO = "audio", "Voice note"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="attachments")
+    message = models.ForeignKey(Message, null=True, blank=True, on_delete=models.CASCADE, related_name="attachments")
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    # The shopper's file name, cleaned, for display only; storage names come from ids.
+    name = models.CharField(max_length=120, blank=True)
+    source_format = models.CharField(max_length=40, blank=True)  # what arrived: JPEG, HEIF, WebM…
+    size_bytes = models.PositiveIntegerField(default=0)  # as uploaded
+    sha256 = models.CharField(max_length=64, blank=True)  # of the upload
+    # The normalised file: an oriented, metadata-free image, or a trimmed, levelled voice note.
+    file = models.FileField(storage=attachments_storage, max_length=255)
+    content_type = models.CharField(max_length=40)
+    # What the model gets: an image sized for it (audio: `file` itself).
+    model_file = models.FileField(storage=attachments_storage, max_length=255, blank=True)
+    model_content_type = models.CharField(max_length=40, blank=True)
+    thumb = models.FileField(storage=attachments_storage, max_length=255, blank=True)
+    width = models.PositiveIntegerField(null=True, blank=True)
+    height = models.PositiveIntegerField(null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    transcript = models.TextField(blank=True)
+    transcript_source = models.CharField(max_length=120, blank=True)  # e.g. "offline:tiny.en"
+    # What we learnt from it: the closest catalog product for a photo, transcription errors.
+    analysis = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["created_at"]
+        indexes = [models.Index(fields=["conversation", "message"], name="chat_attach_conv_msg")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.name or self.id}"

