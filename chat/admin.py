@@ -8,8 +8,10 @@ from typing import cast
 from django.contrib import admin
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
+from django.utils.html import format_html
 
-from chat.models import Conversation, Message
+from chat.media.selectors import attachment_url
+from chat.models import Attachment, Conversation, Message
 
 
 class MessageInline(admin.TabularInline):
@@ -37,6 +39,39 @@ class MessageInline(admin.TabularInline):
         return False
 
 
+class AttachmentInline(admin.TabularInline):
+    """Photos as thumbnails that open full size, voice notes as players with their transcript."""
+
+    model = Attachment
+    extra = 0
+    can_delete = False
+    ordering = ("created_at",)
+    fields = ("preview", "created_at", "message", "name", "source_format", "size_bytes", "transcript", "analysis")
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest, obj: object | None = None) -> bool:
+        return False
+
+    @admin.display(description="Photo / voice note")
+    def preview(self, obj: Attachment) -> str:
+        if obj.kind == Attachment.Kind.IMAGE:
+            return format_html(
+                '<a href="{}" target="_blank" rel="noopener"><img src="{}" alt="{}" height="96"></a><br>{}×{}',
+                attachment_url(obj),
+                attachment_url(obj, "thumb"),
+                obj.name,
+                obj.width,
+                obj.height,
+            )
+        seconds = (obj.duration_ms or 0) / 1000
+        return format_html(
+            '<audio controls preload="none" src="{}"></audio><br>{:.1f} s · {}',
+            attachment_url(obj),
+            seconds,
+            obj.transcript_source or "not transcribed",
+        )
+
+
 @admin.register(Conversation)
 class ConversationAdmin(admin.ModelAdmin):
     list_display = (
@@ -51,7 +86,7 @@ class ConversationAdmin(admin.ModelAdmin):
         "cost",
     )
     list_filter = ("status", "model_tier", "created_at")
-    search_fields = ("id", "messages__text")
+    search_fields = ("id", "messages__text", "attachments__transcript")
     date_hierarchy = "created_at"
     fields = (
         "id",
@@ -66,7 +101,7 @@ class ConversationAdmin(admin.ModelAdmin):
     )
     # Staff may change only the model tier here; the rest is the record of what happened.
     readonly_fields = tuple(name for name in fields if name != "model_tier")
-    inlines = (MessageInline,)
+    inlines = (MessageInline, AttachmentInline)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Conversation]:
         queryset = cast("QuerySet[Conversation]", super().get_queryset(request))

@@ -14,13 +14,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
+from django.db.models import Exists, OuterRef
 
 from chat.errors import UpstreamStreamError, UpstreamUnavailable
 from chat.llm import chat_client_get, model_configured
 from chat.llm.endpoints import model_for_tier
 from chat.llm.tokens import message_tokens
 from chat.llm.types import ChatRequest, TextDelta
-from chat.models import Message
+from chat.media.parts import content_value, has_media, text_content
+from chat.models import Attachment, Message
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +46,9 @@ def model_message(message: Message) -> dict[str, Any]:
     if message.kind == Message.Kind.SUMMARY:
         return {"role": "system", "content": f"Summary of the earlier conversation:\n{message.text}"}
     if message.role == Message.Role.USER:
+        if has_media(message):
+            # History carries photos and voice notes as text; context.py re-attaches the recent ones.
+            return {"role": "user", "content": content_value(text_content(message))}
         parts = message.parts or [{"type": "text", "text": message.text}]
         # Plain text as a string: the widest support across OpenAI-compatible servers.
         if len(parts) == 1 and parts[0].get("type") == "text":
@@ -59,10 +64,16 @@ def history_plan(*, conversation_id: str, budget: int) -> HistoryPlan:
         .order_by("-covers_through_seq")
         .first()
     )
-    recent = Message.objects.filter(conversation_id=conversation_id, kind=Message.Kind.CHAT).exclude(text="")
+    recent = (
+        Message.objects.filter(conversation_id=conversation_id, kind=Message.Kind.CHAT)
+        .annotate(has_attachments=Exists(Attachment.objects.filter(message=OuterRef("pk"))))
+        # A failed reply has no text; a voice note alone has none either, but counts.
+        .exclude(text="", has_attachments=False)
+        .prefetch_related("attachments")
+    )
     if summary is not None and summary.covers_through_seq is not None:
         recent = recent.filter(seq__gt=summary.covers_through_seq)
-    messages = list(recent.exclude(role=Message.Role.SYSTEM).order_by("seq"))
+    messages: list[Message] = list(recent.exclude(role=Message.Role.SYSTEM).order_by("seq"))
     base = [model_message(summary)] if summary else []
     if message_tokens(base + [model_message(m) for m in messages]) <= budget:
         return HistoryPlan(summary=summary, messages=messages, overflow=[])
@@ -77,13 +88,19 @@ def history_plan(*, conversation_id: str, budget: int) -> HistoryPlan:
 def _transcript(summary: Message | None, overflow: list[Message]) -> str:
     lines = [f"Earlier summary: {summary.text}"] if summary else []
     names = {str(Message.Author.SHOPPER): "Shopper", str(Message.Author.STAFF): "Staff"}
-    lines += [f"{names.get(m.author, 'Assistant')}: {m.text}" for m in overflow]
+    lines += [f"{names.get(m.author, 'Assistant')}: {_plain(m)}" for m in overflow]
     return "\n".join(lines)
+
+
+def _plain(message: Message) -> str:
+    if has_media(message):
+        return " ".join(part["text"] for part in text_content(message))
+    return message.text
 
 
 def summary_fallback(summary: Message | None, overflow: list[Message]) -> str:
     """Without a model: the shopper's own words, shortened — crude, but nothing is lost silently."""
-    asked = [m.text[:160] for m in overflow if m.author == Message.Author.SHOPPER]
+    asked = [_plain(m)[:160] for m in overflow if m.author == Message.Author.SHOPPER]
     earlier = f"{summary.text} " if summary else ""
     return (earlier + "Earlier the shopper wrote: " + " | ".join(asked))[:2000]
 

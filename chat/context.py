@@ -14,9 +14,10 @@ from catalog.grounding import product_data
 from catalog.models import Product
 from catalog.selectors import product_search
 from chat.compaction import HistoryPlan, model_message
-from chat.llm.endpoints import model_for_tier, tier_choose
+from chat.llm.endpoints import Capabilities, capabilities_for, model_for_tier, tier_choose
 from chat.llm.types import ChatRequest
-from chat.models import Message
+from chat.media.parts import content_value, has_media, rich_content
+from chat.models import Attachment, Message
 
 DEFAULT_SYSTEM_PROMPT = """\
 You are the customer-support assistant of {shop}, chatting with a shopper on the shop's website.
@@ -46,36 +47,80 @@ def facts_message(products: Sequence[Product]) -> dict[str, Any]:
     return {"role": "system", "content": f"{FACTS_PREAMBLE}\n{data}"}
 
 
-def grounding_products(*, user_message: Message) -> list[Product]:
-    """The few products this turn is about: the page the shopper is on, then what the text finds."""
+def shopper_words(message: Message) -> str:
+    """What the shopper said: typed text and the transcripts of their voice notes."""
+    transcripts = [a.transcript for a in message.attachments.all() if a.kind == Attachment.Kind.AUDIO and a.transcript]
+    return " ".join([message.text, *transcripts]).strip()
+
+
+def grounding_products(*, user_message: Message, words: str) -> list[Product]:
+    """The few products this turn is about: the page the shopper is on, the products their
+    photos show, then what their words find."""
+    handles = [(user_message.grounding.get("context") or {}).get("product")]
+    handles += [(a.analysis or {}).get("match", {}).get("handle") for a in user_message.attachments.all()]
+    wanted = [handle for handle in dict.fromkeys(handles) if handle]
     found: list[Product] = []
-    handle = (user_message.grounding.get("context") or {}).get("product")
-    if handle:
-        on_page = Product.objects.filter(handle=handle, status=Product.Status.ACTIVE)
-        found += on_page.prefetch_related("variants", "images")
-    for product in product_search(query=user_message.text, limit=5):
+    if wanted:
+        shown = Product.objects.filter(handle__in=wanted, status=Product.Status.ACTIVE)
+        by_handle = {p.handle: p for p in shown.prefetch_related("variants", "images")}
+        found += [by_handle[handle] for handle in wanted if handle in by_handle]
+    for product in product_search(query=words, limit=5) if words else []:
         if all(product.pk != seen.pk for seen in found):
             found.append(product)
     return found[:5]
 
 
+def _media_messages(history: list[Message], user_message: Message, capabilities: Capabilities) -> list[dict[str, Any]]:
+    """History and the new message as model messages, photos within the image budget.
+
+    The new message's photos go at CHAT_IMAGE_DETAIL; then, newest first, earlier messages with
+    photos at low detail until CHAT_IMAGE_HISTORY photos are spent. Everything else is text.
+    """
+    budget = settings.CHAT_IMAGE_HISTORY if capabilities.vision else 0
+    resend: set[object] = set()
+    for message in reversed(history):
+        photos = sum(1 for a in message.attachments.all() if a.kind == Attachment.Kind.IMAGE)
+        if message.role == Message.Role.USER and photos and photos <= budget:
+            resend.add(message.pk)
+            budget -= photos
+    messages = []
+    for message in history:
+        if message.pk in resend:
+            content = rich_content(message, capabilities=capabilities, image_detail="low", audio=False)
+            messages.append({"role": "user", "content": content_value(content)})
+        else:
+            messages.append(model_message(message))
+    if has_media(user_message):
+        content = rich_content(
+            user_message, capabilities=capabilities, image_detail=settings.CHAT_IMAGE_DETAIL, audio=True
+        )
+        messages.append({"role": "user", "content": content_value(content)})
+    else:
+        messages.append(model_message(user_message))
+    return messages
+
+
 def turn_request_build(*, user_message: Message, plan: HistoryPlan) -> tuple[ChatRequest, dict[str, Any]]:
     """The model request for a reply to `user_message`, and a record of what grounded it."""
-    tier = tier_choose(text=user_message.text, override=user_message.conversation.model_tier)
-    products = grounding_products(user_message=user_message)
+    words = shopper_words(user_message)
+    tier = tier_choose(text=words, override=user_message.conversation.model_tier)
+    model = model_for_tier(tier)
+    products = grounding_products(user_message=user_message, words=words)
     messages: list[dict[str, Any]] = [{"role": "system", "content": system_prompt()}]
     if plan.summary is not None:
         messages.append(model_message(plan.summary))
-    messages += [model_message(m) for m in plan.messages if m.pk != user_message.pk]
+    history = [m for m in plan.messages if m.pk != user_message.pk]
+    *earlier, latest = _media_messages(history, user_message, capabilities_for(model))
+    messages += earlier
     if products:
         # Facts go last, next to the question: the stable prefix above stays cacheable upstream.
         messages.append(facts_message(products))
-    messages.append(model_message(user_message))
+    messages.append(latest)
     request = ChatRequest(
         messages=messages,
-        user_text=user_message.text,
+        user_text=words,
         products=products,
-        model=model_for_tier(tier),
+        model=model,
         cache_key=f"supportbot-{user_message.conversation_id}",
     )
     grounding: dict[str, Any] = {"products": [p.handle for p in products], "tier": tier}

@@ -95,6 +95,15 @@ class MediaRefused(ChatError):
         self.status = status
 
 
+class TooManyAttachments(ChatError):
+    code = "too_many_attachments"
+
+
 class AttachmentNotFound(ChatError):
     code = "attachment_not_found"
     default_message = "A photo or voice note in that message could not be found. Please attach it again."
+
+
+class CsrfFailed(ChatError):
+    code = "csrf_failed"
+    default_message = "Your session has expired or this page is out of date. Reload the page and try again."

@@ -13,7 +13,15 @@ from typing import Annotated, Any
 import msgspec
 from django.conf import settings
 
-from chat.errors import FrameTooLarge, InvalidFrame, InvalidJSON, MessageEmpty, MessageTooLong, UnknownType
+from chat.errors import (
+    FrameTooLarge,
+    InvalidFrame,
+    InvalidJSON,
+    MessageEmpty,
+    MessageTooLong,
+    TooManyAttachments,
+    UnknownType,
+)
 
 
 class MessageContext(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -25,7 +33,7 @@ class MessageContext(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 class MessageFrame(msgspec.Struct, frozen=True):
     client_msg_id: uuid.UUID
     text: str = ""
-    attachments: list[str] = msgspec.field(default_factory=list)
+    attachments: list[uuid.UUID] = msgspec.field(default_factory=list)  # ids from the upload endpoint
     context: MessageContext | None = None
 
 
@@ -92,10 +100,13 @@ def _message_check(frame: MessageFrame) -> MessageFrame:
     limit = settings.CHAT_MAX_MESSAGE_CHARS
     if len(text) > limit:
         raise MessageTooLong(f"Your message is {len(text)} characters long; the limit is {limit}. Please shorten it.")
-    if frame.attachments:
-        # Uploads arrive with the media feature; until then no attachment id can be valid.
-        raise InvalidFrame("Attachments are not supported yet.")
-    return MessageFrame(client_msg_id=frame.client_msg_id, text=text, attachments=[], context=frame.context)
+    attachments = list(dict.fromkeys(frame.attachments))
+    if len(attachments) > settings.CHAT_MAX_ATTACHMENTS:
+        raise TooManyAttachments(
+            f"A message can carry at most {settings.CHAT_MAX_ATTACHMENTS} photos or voice notes; "
+            f"this one has {len(attachments)}. Please send the rest in another message."
+        )
+    return MessageFrame(client_msg_id=frame.client_msg_id, text=text, attachments=attachments, context=frame.context)
 
 
 def frame_encode(frame: dict[str, Any]) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from chat.media.selectors import attachment_serialize
 from chat.models import Conversation, Message
 from chat.services import owner_hash
 
@@ -30,6 +31,7 @@ def conversation_last_seq(*, conversation_id: uuid.UUID | str) -> int:
 
 
 def message_serialize(message: Message) -> dict[str, Any]:
+    """MESSAGE in docs/protocol.md. Reads the message's attachments: prefetch them for many."""
     return {
         "id": str(message.id),
         "seq": message.seq,
@@ -42,6 +44,7 @@ def message_serialize(message: Message) -> dict[str, Any]:
         "client_msg_id": str(message.client_msg_id) if message.client_msg_id else None,
         # Product cards the reply showed, as they were then (price and stock may change later).
         "products": message.grounding.get("cards", []) if message.role == Message.Role.ASSISTANT else [],
+        "attachments": [attachment_serialize(a) for a in message.attachments.all()],
     }
 
 
@@ -51,9 +54,9 @@ def conversation_snapshot(*, conversation_id: uuid.UUID | str) -> dict[str, Any]
     # Only what `last_seq` already covers: a message stored after we read it reaches the client
     # through the journal replay instead, so nothing shows twice or goes missing.
     messages = list(
-        Message.objects.filter(
-            conversation_id=conversation_id, kind=Message.Kind.CHAT, seq__lte=conversation.last_seq
-        ).order_by("-seq")[:SNAPSHOT_MESSAGES]
+        Message.objects.filter(conversation_id=conversation_id, kind=Message.Kind.CHAT, seq__lte=conversation.last_seq)
+        .prefetch_related("attachments")
+        .order_by("-seq")[:SNAPSHOT_MESSAGES]
     )
     messages.reverse()
     return {

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -16,7 +17,9 @@ from django.db.models import F
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
-from chat.models import Conversation, Message
+from chat.errors import AttachmentNotFound
+from chat.media.parts import attachment_refs
+from chat.models import Attachment, Conversation, Message
 
 
 def owner_hash(token: str) -> str:
@@ -42,23 +45,42 @@ def message_create_from_shopper(
     text: str,
     client_msg_id: uuid.UUID,
     context: dict[str, Any] | None = None,
+    attachment_ids: Sequence[uuid.UUID] = (),
 ) -> Message:
-    """Store the shopper's message with its sequence number.
+    """Store the shopper's message with its sequence number and claim its attachments.
 
-    Raises IntegrityError if this client_msg_id is already stored (the caller re-acks instead).
+    Raises IntegrityError if this client_msg_id is already stored (the caller re-acks instead),
+    AttachmentNotFound if an attachment is not this conversation's or already sent; either way
+    nothing is stored.
     """
+    attachments = _attachments_claim(conversation_id=conversation_id, attachment_ids=attachment_ids)
     message = Message.objects.create(
         conversation_id=conversation_id,
         seq=seq,
         role=Message.Role.USER,
         author=Message.Author.SHOPPER,
         text=text,
-        parts=[{"type": "text", "text": text}],
+        parts=([{"type": "text", "text": text}] if text else []) + attachment_refs(attachments),
         client_msg_id=client_msg_id,
         grounding={"context": context} if context else {},
     )
+    if attachments:
+        Attachment.objects.filter(pk__in=[a.pk for a in attachments]).update(message=message)
     _conversation_advance(conversation_id=conversation_id, seq=seq)
     return message
+
+
+def _attachments_claim(*, conversation_id: uuid.UUID | str, attachment_ids: Sequence[uuid.UUID]) -> list[Attachment]:
+    if not attachment_ids:
+        return []
+    # Locked, so two messages racing for one upload cannot both take it.
+    found = Attachment.objects.select_for_update().filter(
+        conversation_id=conversation_id, pk__in=list(attachment_ids), message__isnull=True
+    )
+    by_id = {a.pk: a for a in found}
+    if len(by_id) != len(set(attachment_ids)):
+        raise AttachmentNotFound()
+    return [by_id[pk] for pk in attachment_ids]
 
 
 @transaction.atomic

@@ -23,9 +23,10 @@ from django.conf import settings
 from django.db import IntegrityError
 
 from chat import selectors, services
-from chat.errors import RateLimited, ReplyInProgress
+from chat.errors import AttachmentNotFound, RateLimited, ReplyInProgress
 from chat.events import event_publish, seq_next
 from chat.journal import Event, get_journal
+from chat.media.selectors import attachments_available
 from chat.models import Message
 from chat.protocol import MessageFrame
 from chat.ratelimit import rate_limit_hit
@@ -57,12 +58,12 @@ class TurnSupervisor:
 supervisor = TurnSupervisor()
 
 
-def _ack_frame(message: Message, *, seq: int | None) -> Event:
+async def _ack_frame(message: Message, *, seq: int | None) -> Event:
     frame: Event = {
         "type": "message.ack",
         "client_msg_id": str(message.client_msg_id),
         "message_id": str(message.id),
-        "message": selectors.message_serialize(message),
+        "message": await database_sync_to_async(selectors.message_serialize)(message),
     }
     if seq is not None:
         frame["seq"] = seq
@@ -80,7 +81,11 @@ async def shopper_message_receive(*, conversation_id: str, rate_key: str, frame:
         conversation_id=conversation_id, client_msg_id=frame.client_msg_id
     )
     if existing is not None:
-        return _ack_frame(existing, seq=None)
+        return await _ack_frame(existing, seq=None)
+    if frame.attachments and not await database_sync_to_async(attachments_available)(
+        conversation_id=conversation_id, attachment_ids=frame.attachments
+    ):
+        raise AttachmentNotFound()
     retry_after = await rate_limit_hit(key=f"msg:{rate_key}", limit=settings.CHAT_MESSAGES_PER_MINUTE)
     if retry_after is not None:
         raise RateLimited(
@@ -102,6 +107,7 @@ async def shopper_message_receive(*, conversation_id: str, rate_key: str, frame:
                 text=frame.text,
                 client_msg_id=frame.client_msg_id,
                 context=msgspec.structs.asdict(frame.context) if frame.context and frame.context.product else None,
+                attachment_ids=frame.attachments,
             )
         except IntegrityError:
             # The same message raced in from another socket: it is stored once, ack it again.
@@ -111,11 +117,11 @@ async def shopper_message_receive(*, conversation_id: str, rate_key: str, frame:
             if existing is None:
                 raise
             await journal.lease_release(conversation_id, turn_id)
-            return _ack_frame(existing, seq=None)
+            return await _ack_frame(existing, seq=None)
         turn = Turn(conversation_id=conversation_id, user_message=message, lease_owner=turn_id, seq=seq)
         # Listen before announcing the message, so a Stop sent right after the ack is heard.
         await turn.listen()
-        await event_publish(conversation_id=conversation_id, event=_ack_frame(message, seq=seq))
+        await event_publish(conversation_id=conversation_id, event=await _ack_frame(message, seq=seq))
     except BaseException:
         if turn is not None:
             await turn.unlisten()

@@ -24,6 +24,10 @@ def chat_page(request: HttpRequest) -> HttpResponse:
             "ws_path": "/ws/chat/",
             "max_chars": settings.CHAT_MAX_MESSAGE_CHARS,
             "model_configured": model_configured(),
+            "max_attachments": settings.CHAT_MAX_ATTACHMENTS,
+            "image_max_bytes": settings.CHAT_IMAGE_MAX_BYTES,
+            "audio_max_bytes": settings.CHAT_AUDIO_MAX_BYTES,
+            "audio_max_seconds": settings.CHAT_AUDIO_MAX_SECONDS,
         },
     )
 

@@ -41,6 +41,7 @@ def _local_secret_key() -> str:
 SECRET_KEY = env_str("DJANGO_SECRET_KEY") or _local_secret_key()
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
+CSRF_FAILURE_VIEW = "chat.api.csrf_failure"  # JSON for the upload API, Django's page elsewhere
 
 INSTALLED_APPS = [
     "daphne",

@@ -3,12 +3,24 @@ from django.contrib import admin
 from django.urls import path, re_path
 from django.views.static import serve
 
+from chat import api as chat_api
 from chat import views as chat_views
 
 urlpatterns = [
     path("", chat_views.chat_page, name="chat"),
     path("healthz", chat_views.health, name="health"),
     path("admin/", admin.site.urls),
+    path("api/conversations/<uuid:conversation_id>/attachments", chat_api.attachment_create, name="attachments"),
+    path(
+        "api/conversations/<uuid:conversation_id>/attachments/<uuid:attachment_id>",
+        chat_api.attachment_file,
+        name="attachment",
+    ),
+    path(
+        "api/conversations/<uuid:conversation_id>/attachments/<uuid:attachment_id>/<str:variant>",
+        chat_api.attachment_file,
+        name="attachment-variant",
+    ),
 ]
 
 if settings.SERVE_MEDIA:

@@ -80,3 +80,16 @@ async def turns_idle() -> AsyncIterator[None]:
         await supervisor.wait_idle()
     # The ORM ran in asgiref's worker thread: close its connections so the test database can go.
     await sync_to_async(connections.close_all)()
+
+
+@pytest.fixture(autouse=True)
+def attachments_dir(settings, tmp_path_factory) -> Iterator[object]:
+    """Uploads go to a folder of the test's own, so a test can see exactly what was stored."""
+    from pathlib import Path
+
+    folder: Path = tmp_path_factory.mktemp("attachments")
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "attachments": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": folder}},
+    }
+    yield folder

@@ -21,6 +21,7 @@ import msgspec
 from httpx_sse import EventSource, ServerSentEvent
 
 from chat.errors import UpstreamStreamError, UpstreamUnavailable
+from chat.llm.content import content_for_endpoint
 from chat.llm.endpoints import Endpoint, request_params
 from chat.llm.retry import status_is_retryable
 from chat.llm.tools import ToolCallAssembler
@@ -72,7 +73,7 @@ class OpenAIChatClient:
         endpoint = self._endpoint
         payload: dict[str, Any] = {
             "model": endpoint.model,
-            "messages": request.messages,
+            "messages": content_for_endpoint(request.messages, endpoint.capabilities),
             "stream": True,
             "stream_options": {"include_usage": True},
             **request_params(endpoint),

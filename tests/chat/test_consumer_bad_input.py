@@ -29,6 +29,14 @@ BAD_FRAMES = [
     (f'{{"type": "message", "text": "\\u0000\\u0007", "client_msg_id": "{GOOD_ID}"}}', "message_empty"),
     (f'{{"type": "message", "text": "{"x" * 4001}", "client_msg_id": "{GOOD_ID}"}}', "message_too_long"),
     (f'{{"type": "message", "text": "hi", "attachments": ["nope"], "client_msg_id": "{GOOD_ID}"}}', "invalid_frame"),
+    (
+        f'{{"type": "message", "text": "hi", "attachments": ["{GOOD_ID}"], "client_msg_id": "{GOOD_ID}"}}',
+        "attachment_not_found",
+    ),
+    (
+        f'{{"type": "message", "text": "", "attachments": {json.dumps([GOOD_ID] * 5)}, "client_msg_id": "{GOOD_ID}"}}',
+        "attachment_not_found",
+    ),
     ('{"type": "resume", "conversation": "nope", "after_seq": 0}', "invalid_frame"),
     (f'{{"type": "resume", "conversation": "{GOOD_ID}", "after_seq": -4}}', "invalid_frame"),
     (json.dumps({"type": "message", "text": "y" * 70_000, "client_msg_id": GOOD_ID}), "frame_too_large"),

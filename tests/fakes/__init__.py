@@ -9,7 +9,8 @@ A :class:`Script` is an ordered tuple of steps run against one request; each ste
 dataclass with ``run(exchange)``. Use the classmethods for the common shapes (:meth:`Script.stream`,
 :meth:`Script.tool_calls`, :meth:`Script.http_error`, :meth:`Script.mid_stream_error`,
 :meth:`Script.cut`, :meth:`Script.hang`, :meth:`Script.garbage`, :meth:`Script.completion`,
-:meth:`Script.stream_forever`), or spell the steps out, e.g. a slow first byte, a keep-alive comment,
+:meth:`Script.stream_forever`, :meth:`Script.transcription` for ``/audio/transcriptions``), or spell
+the steps out, e.g. a slow first byte, a keep-alive comment,
 reasoning, then a refusal with CRLF line endings::
 
     Script(Delay(1.0), Headers(), Comment(), Reasoning("hmm"), Refusal("No."), Finish(), Done(), crlf=True)
@@ -27,22 +28,23 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 if TYPE_CHECKING:
-    from tests.fakes.openai_server import Exchange, FakeOpenAI, RecordedRequest
+    from tests.fakes.openai_server import Exchange, FakeOpenAI, RecordedRequest, UploadedFile
 
 __all__ = [
-    "DEFAULT_TEXT", "SERVER_ERROR_MESSAGE", "Chunk", "Comment", "Completion", "Cut", "Delay", "Done",
-    "ErrorEvent", "Exchange", "FakeOpenAI", "Finish", "FinishReason", "Hang", "Headers", "HttpError",
-    "JsonResponse", "Raw", "Reasoning", "RecordedRequest", "Refusal", "Script", "Step", "Text", "Ticker",
-    "ToolCall", "ToolCallDelta", "Usage",
+    "DEFAULT_TEXT", "DEFAULT_TRANSCRIPT", "SERVER_ERROR_MESSAGE", "Chunk", "Comment", "Completion", "Cut",
+    "Delay", "Done", "ErrorEvent", "Exchange", "FakeOpenAI", "Finish", "FinishReason", "Hang", "Headers",
+    "HttpError", "JsonResponse", "Raw", "Reasoning", "RecordedRequest", "Refusal", "Script", "Step", "Text",
+    "Ticker", "ToolCall", "ToolCallDelta", "UploadedFile", "Usage",
 ]  # fmt: skip
 
 FinishReason = Literal["stop", "length", "tool_calls", "content_filter", "function_call"]
 DEFAULT_TEXT = "Hello from the fake model."
+DEFAULT_TRANSCRIPT = "Hello from the fake transcriber."
 SERVER_ERROR_MESSAGE = "The server had an error while processing your request. Sorry about that!"
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("FakeOpenAI", "RecordedRequest", "Exchange"):
+    if name in ("FakeOpenAI", "RecordedRequest", "Exchange", "UploadedFile"):
         from tests.fakes import openai_server
 
         return getattr(openai_server, name)
@@ -508,3 +510,10 @@ class Script:
         """``rate`` chunks per second, ``count`` of them (``None``: until the client goes away or the
         server stops), then ``stop``/usage/``[DONE]`` if it ever ends. For pressing Stop mid-reply."""
         return cls(Headers(), Ticker(text, 1.0 / rate, count), Finish("stop"), *_opt(usage), Done())
+
+    @classmethod
+    def transcription(cls, text: str = DEFAULT_TRANSCRIPT, *, delay: float = 0.0) -> Script:
+        """An ``/audio/transcriptions`` answer, ``{"text": text}`` (``response_format`` json), after
+        ``delay`` s. Queue it with ``FakeOpenAI.enqueue_transcription``; errors are the usual
+        :meth:`http_error` scripts."""
+        return cls(*([Delay(delay)] if delay > 0 else []), JsonResponse({"text": text}))

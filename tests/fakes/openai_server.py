@@ -11,6 +11,16 @@ the app under test via httpx, a Daphne subprocess in a browser test, curl. Each
         req = fake.wait_for_requests(1)[0].wait()
         assert req.headers["authorization"] == "Bearer sk-test" and req.completed
 
+``POST /v1/audio/transcriptions`` (multipart ``file`` + ``model``) runs the next script queued with
+``enqueue_transcription`` (its own FIFO, so it never takes a chat script), else
+``fake.transcription_default`` (``{"text": "Hello from the fake transcriber."}``); the recorded
+request has the form fields in ``req.form`` and the files in ``req.files``::
+
+    fake.enqueue_transcription(Script.http_error(429, retry_after=0.1), Script.transcription("blue shirt"))
+    ...
+    req = fake.requests[-1]
+    assert req.form["model"] == "whisper-1" and req.files["file"].filename == "voice-note.mp3"
+
 Waiting steps poll the socket and the stop flag every 10 ms, so a client disconnect is recorded as
 ``client_disconnected`` almost at once and ``stop()`` never hangs.
 """
@@ -19,6 +29,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import email.parser
+import email.policy
 import json
 import select
 import signal
@@ -38,7 +50,7 @@ import httpx
 
 from tests.fakes import Script
 
-__all__ = ["ClientGone", "Exchange", "FakeOpenAI", "RecordedRequest", "Stopping", "main"]
+__all__ = ["ClientGone", "Exchange", "FakeOpenAI", "RecordedRequest", "Stopping", "UploadedFile", "main"]
 
 SSE_CONTENT_TYPE = "text/event-stream; charset=utf-8"
 _POLL = 0.01
@@ -54,6 +66,15 @@ class Stopping(Exception):
 
 
 # --------------------------------------------------------------------------- requests
+
+
+@dataclass(frozen=True)
+class UploadedFile:
+    """One file part of a multipart request."""
+
+    filename: str
+    content_type: str
+    data: bytes = field(repr=False)
 
 
 @dataclass
@@ -72,6 +93,9 @@ class RecordedRequest:
     client_disconnected: bool = False
     finished_at: float | None = None
     done: threading.Event = field(default_factory=threading.Event, repr=False)
+    # A multipart/form-data body: its text fields and its files, by field name.
+    form: dict[str, str] = field(default_factory=dict)
+    files: dict[str, UploadedFile] = field(default_factory=dict)
 
     @property
     def json(self) -> dict[str, Any]:
@@ -234,6 +258,8 @@ class _Handler(BaseHTTPRequestHandler):
             body = None
         headers = httpx.Headers(self.headers.items())
         req = RecordedRequest(self.command, self.path, headers, raw, body, time.monotonic())
+        if headers.get("content-type", "").startswith("multipart/form-data"):
+            req.form, req.files = _multipart(headers["content-type"], raw)
         self.server.owner._record(req)
         return req
 
@@ -242,7 +268,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         req = self._read_request()
-        if req.path.split("?")[0].rstrip("/") != "/v1/chat/completions":
+        path = req.path.split("?")[0].rstrip("/")
+        if path == "/v1/audio/transcriptions":
+            ok = "file" in req.files and req.form.get("model")
+            self._run(req, self.server.owner._next_transcription() if ok else _BAD_TRANSCRIPTION)
+        elif path != "/v1/chat/completions":
             self._run(req, _NOT_FOUND)
         elif req.body is None:
             self._run(req, _BAD_JSON)
@@ -320,6 +350,8 @@ class FakeOpenAI:
 
     def __init__(self, default: Script | None = None, *, host: str = "127.0.0.1", port: int = 0) -> None:
         self.default: Script = default or Script.stream()
+        self.transcription_default: Script = Script.transcription()
+        self._transcriptions: deque[Script] = deque()
         self._host, self._port = host, port
         self._lock = threading.Condition()
         self._queue: deque[Script] = deque()
@@ -374,6 +406,11 @@ class FakeOpenAI:
         with self._lock:
             self._queue.extend(scripts)
 
+    def enqueue_transcription(self, *scripts: Script) -> None:
+        """Queue ``scripts``; each answers one later ``/audio/transcriptions`` request, in order."""
+        with self._lock:
+            self._transcriptions.extend(scripts)
+
     @property
     def pending(self) -> int:
         """How many queued scripts are not consumed yet."""
@@ -404,11 +441,16 @@ class FakeOpenAI:
         """Forget queued scripts and recorded requests (``default`` stays)."""
         with self._lock:
             self._queue.clear()
+            self._transcriptions.clear()
             self._requests.clear()
 
     def _next_script(self) -> Script:
         with self._lock:
             return self._queue.popleft() if self._queue else self.default
+
+    def _next_transcription(self) -> Script:
+        with self._lock:
+            return self._transcriptions.popleft() if self._transcriptions else self.transcription_default
 
     def _record(self, req: RecordedRequest) -> None:
         with self._lock:
@@ -418,6 +460,30 @@ class FakeOpenAI:
 
 _NOT_FOUND = Script.http_error(404, "Unknown request URL. Check the URL for typos.", code="unknown_url")
 _BAD_JSON = Script.http_error(400, "We could not parse the JSON body of your request.")
+_BAD_TRANSCRIPTION = Script.http_error(400, "A multipart body with a 'file' and a 'model' field is required.")
+
+
+def _multipart(content_type: str, raw: bytes) -> tuple[dict[str, str], dict[str, UploadedFile]]:
+    """The text fields and files of a multipart/form-data body (stdlib MIME parser)."""
+    head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode()
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + raw)
+    form: dict[str, str] = {}
+    files: dict[str, UploadedFile] = {}
+    if not message.is_multipart():
+        return form, files
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        if not isinstance(name, str):
+            continue
+        data = part.get_payload(decode=True)
+        data = data if isinstance(data, bytes) else b""
+        filename = part.get_filename()
+        if filename is None:
+            form[name] = data.decode(errors="replace")
+        else:
+            files[name] = UploadedFile(filename, part.get_content_type(), data)
+    return form, files
+
 
 CLI_SCRIPTS: dict[str, Script] = {
     "default": Script.stream(),

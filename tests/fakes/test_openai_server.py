@@ -310,3 +310,35 @@ def test_cli_prints_base_url_and_serves() -> None:
     finally:
         proc.terminate()
         assert proc.wait(5) == 0
+
+
+def transcription_post(client: httpx.Client, data: bytes = b"ID3 not really an mp3") -> httpx.Response:
+    files = {"file": ("voice-note.mp3", data, "audio/mpeg")}
+    return client.post("/audio/transcriptions", files=files, data={"model": "whisper-1"})
+
+
+def test_transcriptions_have_their_own_queue_and_record_the_multipart_fields(
+    fake: FakeOpenAI, client: httpx.Client
+) -> None:
+    audio = bytes(range(256)) * 64 + b"\r\n--boundary-lookalike\r\n\n\r"
+    fake.enqueue(Script.completion("for the chat"))
+    fake.enqueue_transcription(Script.http_error(429, retry_after=1), Script.transcription("blue shirt"))
+    first = transcription_post(client, audio)
+    assert first.status_code == 429 and first.headers["retry-after"] == "1"
+    assert transcription_post(client).json() == {"text": "blue shirt"}
+    assert transcription_post(client).json() == {"text": "Hello from the fake transcriber."}  # the default
+    assert fake.pending == 1  # the chat script was not taken
+    req = fake.requests[0].wait()
+    assert (req.method, req.path, req.body) == ("POST", "/v1/audio/transcriptions", None)
+    assert req.headers["authorization"] == "Bearer sk-test" and req.form == {"model": "whisper-1"}
+    upload = req.files["file"]
+    assert (upload.filename, upload.content_type, upload.data) == ("voice-note.mp3", "audio/mpeg", audio)
+    fake.enqueue_transcription(Script.transcription())
+    fake.reset()
+    assert transcription_post(client).json() == {"text": "Hello from the fake transcriber."}
+
+
+def test_a_transcription_without_file_or_model_is_400(fake: FakeOpenAI, client: httpx.Client) -> None:
+    assert client.post("/audio/transcriptions", data={"model": "whisper-1"}).status_code == 400
+    no_model = client.post("/audio/transcriptions", files={"file": ("a.mp3", b"x", "audio/mpeg")})
+    assert no_model.status_code == 400 and "model" in no_model.json()["error"]["message"]

@@ -1,0 +1,143 @@
+"""The HTTP side of the chat: uploading photos and voice notes, and fetching them back.
+
+Same binding as the websocket: a conversation belongs to the browser session that started it
+(chat/ownership.py); staff may read every attachment. CSRF is checked the Django way (the chat
+page sets the csrftoken cookie; the page sends it back in X-CSRFToken). Errors are JSON
+`{"error": {"code", "message"}}` with words for the shopper; translated here, in one place.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from channels.db import database_sync_to_async
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.http import content_disposition_header
+from django.views.csrf import csrf_failure as django_csrf_failure
+from django.views.decorators.http import require_GET, require_POST
+
+from chat import selectors
+from chat.errors import ChatError, CsrfFailed, MediaRefused
+from chat.media.selectors import attachment_get, attachment_serialize, attachments_pending_count
+from chat.media.storage import attachments_storage
+from chat.media.upload import attachment_upload
+from chat.media.workers import media_run
+from chat.models import Attachment, Conversation
+from chat.ownership import OWNER_SESSION_KEY
+from chat.ratelimit import rate_limit_hit
+
+logger = logging.getLogger(__name__)
+
+# Uploads waiting to be sent with a message, per conversation: a page cannot pile up files.
+MAX_PENDING = 20
+# Room for the multipart envelope around the file.
+MULTIPART_OVERHEAD = 64 * 1024
+NOT_FOUND = "That conversation is not available in this browser. Reload the page and try again."
+
+
+def error_response(error: ChatError, status: int, headers: dict[str, str] | None = None) -> JsonResponse:
+    body = {"error": {"code": error.code, "message": error.message}}
+    return JsonResponse(body, status=status, headers=headers)
+
+
+async def _owned_conversation(request: HttpRequest, conversation_id: uuid.UUID) -> Conversation | None:
+    token = await request.session.aget(OWNER_SESSION_KEY)
+    if not isinstance(token, str):
+        return None
+    conversation: Conversation | None = await database_sync_to_async(selectors.conversation_get_for_owner)(
+        conversation_id=conversation_id, owner_token=token
+    )
+    return conversation
+
+
+@require_POST
+async def attachment_create(request: HttpRequest, conversation_id: uuid.UUID) -> JsonResponse:
+    """POST /api/conversations/<id>/attachments, multipart field `file` → 201 ATTACHMENT."""
+    conversation = await _owned_conversation(request, conversation_id)
+    if conversation is None:
+        return error_response(ChatError(NOT_FOUND), 404)
+    owner = conversation.owner_hash
+    retry_after = await rate_limit_hit(key=f"upload:{owner}", limit=settings.CHAT_UPLOADS_PER_MINUTE)
+    if retry_after is not None:
+        message = f"You're sending files too quickly. Please wait {retry_after} seconds and try again."
+        return error_response(MediaRefused(message, code="rate_limited"), 429, {"Retry-After": str(retry_after)})
+    limit = max(settings.CHAT_IMAGE_MAX_BYTES, settings.CHAT_AUDIO_MAX_BYTES)
+    try:
+        length = int(request.headers.get("Content-Length") or 0)
+    except ValueError:
+        length = 0
+    if length > limit + MULTIPART_OVERHEAD:
+        # Refused before parsing: the size alone says no.
+        megabytes = limit // (1024 * 1024)
+        return error_response(MediaRefused(f"Files can be at most {megabytes} MB.", code="too_large"), 413)
+    # Parsing the multipart body is blocking file work: off the event loop.
+    files = await media_run(lambda: request.FILES)
+    upload = files.get("file")
+    if upload is None:
+        message = "No file arrived. Choose a photo or record a voice note, then try again."
+        return error_response(MediaRefused(message, code="no_file"), 400)
+    if await database_sync_to_async(attachments_pending_count)(conversation_id=conversation.pk) >= MAX_PENDING:
+        message = "You have many files waiting to be sent. Send or remove some before adding more."
+        return error_response(MediaRefused(message, code="too_many_pending"), 429)
+    if upload.size is not None and upload.size > limit:
+        megabytes = limit // (1024 * 1024)
+        return error_response(MediaRefused(f"Files can be at most {megabytes} MB.", code="too_large"), 413)
+    data = await media_run(upload.read)
+    try:
+        attachment = await attachment_upload(conversation_id=conversation.pk, data=data, filename=upload.name or "")
+    except MediaRefused as refused:
+        logger.info("upload refused for %s: %s (%s)", conversation.pk, refused.code, refused.detail or refused.message)
+        return error_response(refused, refused.status)
+    except Exception:
+        logger.exception("upload failed for %s", conversation.pk)
+        message = "That file could not be saved because of a problem on our side. Please try again."
+        return error_response(ChatError(message), 500)
+    body = await database_sync_to_async(attachment_serialize)(attachment)
+    return JsonResponse(body, status=201)
+
+
+async def _may_read(request: HttpRequest, conversation_id: uuid.UUID) -> bool:
+    user = await request.auser()
+    if user.is_active and user.is_staff:
+        return True
+    return await _owned_conversation(request, conversation_id) is not None
+
+
+@require_GET
+async def attachment_file(
+    request: HttpRequest, conversation_id: uuid.UUID, attachment_id: uuid.UUID, variant: str = "file"
+) -> HttpResponse:
+    """GET …/attachments/<id> (the photo or voice note) and …/attachments/<id>/thumb."""
+    if variant not in {"file", "thumb"} or not await _may_read(request, conversation_id):
+        return error_response(ChatError(NOT_FOUND), 404)
+    attachment: Attachment | None = await database_sync_to_async(attachment_get)(
+        conversation_id=conversation_id, attachment_id=attachment_id
+    )
+    field = None
+    if attachment is not None:
+        field = attachment.thumb if variant == "thumb" else attachment.file
+    if attachment is None or not field:
+        return error_response(ChatError("That file is not available.", detail="no such attachment"), 404)
+    name = field.name
+
+    def read() -> bytes:
+        with attachments_storage().open(name, "rb") as file:
+            return bytes(file.read())
+
+    data = await media_run(read)
+    content_type = "image/jpeg" if variant == "thumb" else attachment.content_type
+    response = HttpResponse(data, content_type=content_type)
+    # A file never changes once stored (its name has the attachment id), so browsers may keep it;
+    # private: shared caches must not.
+    response["Cache-Control"] = "private, max-age=86400, immutable"
+    response["Content-Disposition"] = content_disposition_header(as_attachment=False, filename=attachment.name) or ""
+    return response
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """CSRF_FAILURE_VIEW: API callers get the JSON error shape; pages keep Django's own."""
+    if request.path.startswith("/api/"):
+        return error_response(CsrfFailed(detail=reason), 403)
+    return django_csrf_failure(request, reason)
