@@ -22,6 +22,7 @@ check:
 
 setup:
 	scripts/bootstrap.sh
+	scripts/system-deps.sh --run
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import shutil
 from typing import Any
 
 from django.core.checks import CheckMessage, Error, register
+from django.core.checks import Warning as CheckWarning
 from django.core.exceptions import ImproperlyConfigured
 
 
@@ -24,3 +26,18 @@ def model_settings_check(app_configs: Any = None, **kwargs: Any) -> list[CheckMe
     except ImproperlyConfigured as exc:
         errors.append(Error(str(exc), id="supportbot.E002"))
     return errors
+
+
+@register()
+def ffmpeg_check(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Voice notes need ffmpeg and ffprobe; the rest of the app runs without them."""
+    missing = [name for name in ("ffmpeg", "ffprobe") if shutil.which(name) is None]
+    if not missing:
+        return []
+    return [
+        CheckWarning(
+            f"{' and '.join(missing)} not found: every voice note upload will fail.",
+            hint="Install Debian's ffmpeg package (scripts/system-deps.sh --run does it as root).",
+            id="supportbot.W001",
+        )
+    ]

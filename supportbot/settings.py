@@ -307,5 +307,6 @@ LOGGING = {
         "httpx": {"level": "WARNING"},
         "httpcore": {"level": "WARNING"},
         "daphne": {"level": "INFO"},
+        "faster_whisper": {"level": "WARNING"},  # a line per transcription otherwise
     },
 }
