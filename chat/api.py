@@ -16,14 +16,15 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.http import content_disposition_header
 from django.views.csrf import csrf_failure as django_csrf_failure
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from chat import selectors
 from chat.errors import ChatError, CsrfFailed, MediaRefused
 from chat.media.selectors import attachment_get, attachment_serialize, attachments_pending_count
+from chat.media.services import attachment_unsent_delete
 from chat.media.storage import attachments_storage
 from chat.media.upload import attachment_upload
-from chat.media.workers import media_run
+from chat.media.workers import media_run, media_run_db
 from chat.models import Attachment, Conversation
 from chat.ownership import OWNER_SESSION_KEY
 from chat.ratelimit import rate_limit_hit
@@ -105,7 +106,25 @@ async def _may_read(request: HttpRequest, conversation_id: uuid.UUID) -> bool:
     return await _owned_conversation(request, conversation_id) is not None
 
 
-@require_GET
+async def attachment_detail(request: HttpRequest, conversation_id: uuid.UUID, attachment_id: uuid.UUID) -> HttpResponse:
+    """GET the file; DELETE an upload the shopper removed before sending it."""
+    if request.method == "DELETE":
+        return await attachment_delete(request, conversation_id, attachment_id)
+    return await attachment_file(request, conversation_id, attachment_id)
+
+
+async def attachment_delete(request: HttpRequest, conversation_id: uuid.UUID, attachment_id: uuid.UUID) -> HttpResponse:
+    """DELETE …/attachments/<id>: only the owning session, only while unsent (a sent photo is
+    part of the conversation's record). 204, or 404 when there is nothing this session may delete."""
+    if await _owned_conversation(request, conversation_id) is None:
+        return error_response(ChatError(NOT_FOUND), 404)
+    deleted = await media_run_db(attachment_unsent_delete, conversation_id=conversation_id, attachment_id=attachment_id)
+    if not deleted:
+        return error_response(ChatError("That file was already sent or removed.", detail="not deletable"), 404)
+    return HttpResponse(status=204)
+
+
+@require_http_methods(["GET", "HEAD"])
 async def attachment_file(
     request: HttpRequest, conversation_id: uuid.UUID, attachment_id: uuid.UUID, variant: str = "file"
 ) -> HttpResponse:

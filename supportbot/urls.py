@@ -13,7 +13,7 @@ urlpatterns = [
     path("api/conversations/<uuid:conversation_id>/attachments", chat_api.attachment_create, name="attachments"),
     path(
         "api/conversations/<uuid:conversation_id>/attachments/<uuid:attachment_id>",
-        chat_api.attachment_file,
+        chat_api.attachment_detail,
         name="attachment",
     ),
     path(

@@ -101,6 +101,22 @@ def attachments_delete(*, attachments: list[Attachment]) -> int:
     return len(attachments)
 
 
+def attachment_unsent_delete(*, conversation_id: uuid.UUID | str, attachment_id: uuid.UUID | str) -> bool:
+    """Delete one upload not yet sent with a message; False if there is no such upload."""
+    with transaction.atomic():
+        found = list(
+            Attachment.objects.select_for_update().filter(
+                conversation_id=conversation_id, pk=attachment_id, message__isnull=True
+            )
+        )
+        if not found:
+            return False
+        Attachment.objects.filter(pk=found[0].pk).delete()
+    # Files after the row: a message racing for this upload can no longer claim it.
+    files_delete(names=attachment_files(found[0]))
+    return True
+
+
 def attachments_orphans_delete(*, older_than: timedelta) -> int:
     """Uploads never sent with a message (the shopper removed them or left): deleted after a while."""
     cutoff = timezone.now() - older_than

@@ -1,5 +1,6 @@
 // The shopper's chat page: speaks the websocket protocol of docs/protocol.md.
-// Plain ES2020, no build step. markdown-it and DOMPurify are loaded before this file (defer).
+// Plain ES2020, no build step. markdown-it, DOMPurify and the media scripts (media-view.js,
+// attachments.js, recorder.js: window.supportbotMedia) are loaded before this file (defer).
 (() => {
   "use strict";
 
@@ -12,15 +13,25 @@
   const counter = document.getElementById("counter");
   const notice = document.getElementById("notice");
   const statusLine = document.getElementById("status");
+  const photoButton = document.getElementById("photo");
+  const media = window.supportbotMedia;
+  let tray = null; // the photos and voice notes waiting in the composer (attachments.js)
+  let recorder = null; // the mic button (recorder.js)
 
   const wsPath = root.dataset.wsPath || "/ws/chat/";
   const maxChars = Number(root.dataset.maxChars) || 4000;
+  const limits = {
+    maxAttachments: intData("maxAttachments", 4),
+    imageMaxBytes: intData("imageMaxBytes", 10 * 1024 * 1024),
+    audioMaxBytes: intData("audioMaxBytes", 10 * 1024 * 1024),
+    audioMaxSeconds: intData("audioMaxSeconds", 120),
+  };
   const STORE_CONVERSATION = "supportbot.conversation";
   const STORE_SEQ = "supportbot.lastSeq";
   // Frame errors that answer the message we just sent: it was not stored, so hand it back.
   const REFUSED_MESSAGE_CODES = new Set([
     "message_empty", "message_too_long", "frame_too_large", "rate_limited",
-    "reply_in_progress", "invalid_frame", "invalid_json",
+    "reply_in_progress", "invalid_frame", "invalid_json", "too_many_attachments", "attachment_not_found",
   ]);
   const LABELS = {
     pending: "Sending…",
@@ -34,8 +45,10 @@
     socket: null,
     ready: false, // the server sent `conversation`: safe to send messages
     conversationId: storageGet(STORE_CONVERSATION),
+    // The id the server gave on this page (the stored one may be stale): uploads go there.
+    uploadConversationId: null,
     lastSeq: Number(storageGet(STORE_SEQ)) || 0,
-    // client_msg_id -> {text, el}, in the order they were sent (Map keeps insertion order).
+    // client_msg_id -> {text, attachments, el}, in the order they were sent (Map keeps insertion order).
     pending: new Map(),
     streaming: null, // {id, text, el}
     renderQueued: false,
@@ -43,6 +56,12 @@
     retryTimer: null,
     stickToBottom: true,
   };
+
+  // Limits the server put on the page (data-*); a missing one falls back to the server's default.
+  function intData(name, fallback) {
+    const value = root.dataset[name];
+    return value && Number.isFinite(Number(value)) ? Number(value) : fallback;
+  }
 
   // --- Storage (may be unavailable, e.g. blocked cookies: the chat still works without it) ---
 
@@ -110,7 +129,7 @@
     }
   }
 
-  function createBubble({ id, role, author, status, text, products }) {
+  function createBubble({ id, role, author, status, text, products, attachments }) {
     const el = document.createElement("div");
     el.className = "msg";
     el.dataset.role = role;
@@ -123,6 +142,7 @@
     el.append(who, body);
     if (id) el.dataset.messageId = id;
     renderBody(body, role, text || "");
+    if (media) media.renderAttachments(el, attachments);
     setStatus(el, status);
     renderCards(el, products);
     return el;
@@ -296,6 +316,9 @@
 
   const handlers = {
     conversation(frame) {
+      // Uploads belong to one conversation: a different one (a new session) can't use them.
+      if (state.uploadConversationId && state.uploadConversationId !== frame.id) tray?.clear();
+      state.uploadConversationId = frame.id;
       state.conversationId = frame.id;
       storageSet(STORE_CONVERSATION, frame.id);
       setLastSeq(Number(frame.seq) || 0);
@@ -318,7 +341,7 @@
       state.stickToBottom = true;
       scrollIfSticky();
       setConnection("connected");
-      for (const [clientId, p] of state.pending) sendFrame({ type: "message", text: p.text, client_msg_id: clientId });
+      for (const [clientId, p] of state.pending) sendFrame(messageFrame(clientId, p));
       updateControls();
     },
 
@@ -332,6 +355,7 @@
           mine.el.remove();
         } else {
           mine.el.dataset.messageId = id;
+          if (media && Array.isArray(frame.message?.attachments)) media.renderAttachments(mine.el, frame.message.attachments);
           setStatus(mine.el, "complete");
         }
       } else if (frame.message && !findMessage(id)) {
@@ -369,15 +393,17 @@
     error(frame) {
       showNotice(frame.message || "Something went wrong. Please try again.");
       const refused = typeof frame.seq !== "number" && REFUSED_MESSAGE_CODES.has(frame.code);
-      if (refused && state.pending.size) refuseOldestPending();
+      // Attachments that were not found can't be sent again: the shopper attaches them anew.
+      if (refused && state.pending.size) refuseOldestPending({ keepAttachments: frame.code !== "attachment_not_found" });
     },
   };
 
   // The server answers frames in order, so a refusal belongs to the oldest unacked message.
-  function refuseOldestPending() {
+  function refuseOldestPending({ keepAttachments }) {
     const [clientId, p] = state.pending.entries().next().value;
     state.pending.delete(clientId);
     setStatus(p.el, "failed");
+    if (keepAttachments && tray) tray.restore(p.attachments);
     input.value = input.value.trim() ? `${p.text}\n${input.value}` : p.text;
     inputChanged();
     updateControls();
@@ -470,21 +496,31 @@
     return [...text].length;
   }
 
+  function messageFrame(clientId, { text, attachments }) {
+    const frame = { type: "message", text, client_msg_id: clientId };
+    if (attachments.length) frame.attachments = attachments.map((a) => a.id);
+    return frame;
+  }
+
   function submit() {
     const text = input.value.trim();
-    if (!text || !canSend()) return;
+    const attachments = tray ? tray.ready() : [];
+    if ((!text && attachments.length === 0) || !canSend()) return;
     const count = charCount(text);
     if (count > maxChars) {
       showNotice(`Your message is ${count} characters long; the limit is ${maxChars}. Please shorten it.`);
       return;
     }
     const clientId = newClientId();
-    const el = createBubble({ role: "user", author: "shopper", status: "pending", text });
-    state.pending.set(clientId, { text, el });
+    const el = createBubble({ role: "user", author: "shopper", status: "pending", text, attachments });
+    const pending = { text, attachments, el };
+    state.pending.set(clientId, pending);
     state.stickToBottom = true;
     appendMessage(el);
     // If the socket is down the message waits, visibly pending, and goes out on reconnect.
-    sendFrame({ type: "message", text, client_msg_id: clientId });
+    sendFrame(messageFrame(clientId, pending));
+    // The files now show in the pending bubble; a refusal puts them back into the composer.
+    tray?.clear();
     input.value = "";
     inputChanged();
     showNotice("");
@@ -493,7 +529,9 @@
   }
 
   function canSend() {
-    return !state.streaming && state.pending.size === 0;
+    // A message waits for its uploads (and a recording in progress) so none is left behind.
+    const mediaBusy = Boolean(tray?.uploading() || recorder?.recording);
+    return !state.streaming && state.pending.size === 0 && !mediaBusy;
   }
 
   function updateControls() {
@@ -522,6 +560,50 @@
 
   function showNotice(text) {
     notice.textContent = text;
+  }
+
+  // --- Photos and voice notes (static/chat/attachments.js, recorder.js) ---
+
+  if (media && limits.maxAttachments > 0) {
+    tray = createTray();
+    recorder = createRecorder();
+  } else {
+    // Attachments switched off (CHAT_MAX_ATTACHMENTS=0) or their scripts missing: text only.
+    document.getElementById("photo")?.remove();
+    document.getElementById("mic")?.remove();
+  }
+
+  function createTray() {
+    const created = media.createTray({
+      root,
+      tray: document.getElementById("attachments"),
+      limits,
+      conversationId: () => state.uploadConversationId,
+      onChange: updateControls,
+      notify: showNotice,
+    });
+    media.wireFilePicking({
+      button: photoButton, fileInput: document.getElementById("photo-input"), input, dropZone: root, tray: created,
+      notify: showNotice,
+    });
+    media.enableLightbox(list);
+    return created;
+  }
+
+  function createRecorder() {
+    return media.createRecorder({
+      button: document.getElementById("mic"),
+      panel: document.getElementById("recorder"),
+      timer: document.getElementById("recorder-time"),
+      limit: document.getElementById("recorder-limit"),
+      cancelButton: document.getElementById("recorder-cancel"),
+      doneButton: document.getElementById("recorder-done"),
+      maxSeconds: limits.audioMaxSeconds,
+      beforeStart: () => tray.roomProblem(),
+      onRecorded: (file) => tray.addFile(file),
+      notify: showNotice,
+      onChange: updateControls,
+    });
   }
 
   // --- Wiring ---
@@ -573,6 +655,8 @@
     get lastSeq() { return state.lastSeq; },
     get connected() { return state.socket?.readyState === WebSocket.OPEN; },
     get pending() { return state.pending.size; },
+    get attachments() { return tray ? tray.count : 0; },
+    get micOpen() { return Boolean(recorder?.micOpen); },
     disconnect() { state.socket?.close(); },
   };
 })();

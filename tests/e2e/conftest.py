@@ -7,14 +7,19 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
 
 from tests.conftest import require
 from tests.fakes.openai_server import FakeOpenAI
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page, Playwright
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
@@ -77,22 +82,43 @@ def daphne_server(fake_openai_server: FakeOpenAI, tmp_path_factory: pytest.TempP
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
+def playwright_driver() -> Iterator[Playwright]:
+    """One Playwright per module: a module may launch more than one Chromium (e.g. a fake mic)."""
     require(Path(CHROMIUM).exists(), f"{CHROMIUM} is missing (make test installs it when run as root)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+        yield playwright
+
+
+def chromium_launch(playwright: Playwright, extra_args: Sequence[str] = ()) -> Browser:
+    return playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=[*CHROMIUM_ARGS, *extra_args])
+
+
+@pytest.fixture(scope="module")
+def browser(playwright_driver: Playwright) -> Iterator[Browser]:
+    browser = chromium_launch(playwright_driver)
+    yield browser
+    browser.close()
+
+
+@contextmanager
+def page_open(browser: Browser, base_url: str) -> Iterator[Page]:
+    """A page in a fresh context (a browser session of its own). `page.errors` collects uncaught
+    exceptions and console errors, which a test can assert is empty."""
+    context = browser.new_context(base_url=base_url)
+    page = context.new_page()
+    errors: list[str] = []
+    page.errors = errors  # type: ignore[attr-defined]
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    try:
+        yield page
+    finally:
+        context.close()
 
 
 @pytest.fixture
-def page(browser, daphne_server):
-    context = browser.new_context(base_url=daphne_server)
-    page = context.new_page()
-    page.errors = []
-    page.on("pageerror", lambda error: page.errors.append(str(error)))
-    page.on("console", lambda msg: page.errors.append(msg.text) if msg.type == "error" else None)
-    yield page
-    context.close()
+def page(browser: Browser, daphne_server: str) -> Iterator[Page]:
+    with page_open(browser, daphne_server) as page:
+        yield page

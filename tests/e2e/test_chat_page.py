@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.fakes import Script
 
@@ -163,7 +164,9 @@ def test_product_cards_show_under_a_reply_that_names_products(page, fake_openai_
     assert card.get_attribute("rel") == "noopener noreferrer"
     image = card.locator("img")
     if image.count():  # demo images are served from this origin
-        assert image.evaluate("img => img.complete && img.naturalWidth > 0")
+        # Lazy-loaded: wait for the load to finish (`complete` is also true after an error).
+        expect(image).to_have_js_property("complete", True)
+        assert image.evaluate("img => img.naturalWidth > 0")
     page.reload()  # cards come back with the history
     page.locator(f"{ASSISTANT} .product-card").wait_for()
     assert page.errors == []

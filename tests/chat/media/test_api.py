@@ -4,6 +4,7 @@ CSRF, limits, and every kind of bad input refused with a message and nothing sto
 from __future__ import annotations
 
 import io
+import uuid
 import zipfile
 from pathlib import Path
 
@@ -212,3 +213,28 @@ async def test_a_silent_recording_is_refused(attachments_dir):
     response = await browser.upload(out.getvalue(), "note.wav")
     assert response.status_code == 400 and response.json()["error"]["message"]
     assert await attachment_count() == 0 and stored_files(attachments_dir) == []
+
+
+async def test_the_owner_can_delete_an_unsent_upload_and_nobody_else_can(attachments_dir):
+    browser = await Browser().open()
+    stranger = await Browser().open()
+    kept = await browser.attach(DEMO_PHOTO.read_bytes())
+    removed = await browser.attach(DEMO_PHOTO.read_bytes())
+    csrf = {"X-CSRFToken": browser.csrf}
+
+    assert (await browser.client.delete(removed["url"])).status_code == 403  # no CSRF token
+    refused = await stranger.client.delete(removed["url"], headers={"X-CSRFToken": stranger.csrf})
+    assert refused.status_code == 404
+    assert (await browser.client.delete(removed["url"], headers=csrf)).status_code == 204
+    assert (await browser.client.get(removed["url"])).status_code == 404
+    assert (await browser.client.delete(removed["url"], headers=csrf)).status_code == 404
+    assert len(stored_files(attachments_dir)) == 3  # the kept photo: stored, model copy, thumbnail
+
+    shopper = browser.shopper()
+    await shopper.connect()
+    await shopper.send({"type": "message", "client_msg_id": str(uuid.uuid4()), "text": "", "attachments": [kept["id"]]})
+    await shopper.recv_until("reply.end", timeout=15)
+    await shopper.disconnect()
+    sent = await browser.client.delete(kept["url"], headers=csrf)
+    assert sent.status_code == 404 and "already sent" in sent.json()["error"]["message"]
+    assert (await browser.client.get(kept["url"])).status_code == 200
