@@ -4,11 +4,25 @@ from __future__ import annotations
 
 import uuid
 
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
 from chat.media.storage import attachments_storage
 from supportbot.models import TimeStampedModel
+
+
+class Tag(models.Model):
+    """A label staff put on conversations ("refund", "sizing", "bug"…) to find them again."""
+
+    name = models.CharField(max_length=40, unique=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
 
 
 class Conversation(TimeStampedModel):
@@ -38,8 +52,37 @@ class Conversation(TimeStampedModel):
     completion_tokens = models.PositiveBigIntegerField(default=0)
     cost = models.DecimalField(max_digits=14, decimal_places=6, default=0)
 
+    # Hand-off: who has the conversation while it is "with staff" (one person at a time).
+    assigned_to = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="conversations_assigned",
+    )
+    handoff_requested_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    # The shopper's 1-5 satisfaction rating when the chat ended.
+    rating = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(5)], db_index=True
+    )
+    rating_comment = models.TextField(blank=True)
+    # Review by staff.
+    reviewed_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    flagged = models.BooleanField(default=False, db_index=True)
+    tags = models.ManyToManyField(Tag, blank=True, related_name="conversations")
+    staff_note = models.TextField(blank=True, help_text="Private: never shown to the shopper.")
+
     class Meta:
         ordering = ["-created_at"]
+        permissions = [
+            ("review_conversation", "Can review conversations (mark reviewed, flag, tag, note, export)"),
+            ("delete_shopper_data", "Can delete a shopper's data (messages, files, transcripts)"),
+            ("handle_conversation", "Can take over live conversations"),
+        ]
 
     def __str__(self) -> str:
         return f"Conversation {self.id}"
@@ -66,6 +109,8 @@ class Message(TimeStampedModel):
     class Kind(models.TextChoices):
         CHAT = "chat", "Chat message"
         SUMMARY = "summary", "Summary of earlier messages"
+        # A state change shown in the transcript ("Ana joined the chat"); never sent to the model.
+        NOTICE = "notice", "System notice"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
@@ -76,6 +121,10 @@ class Message(TimeStampedModel):
     seq = models.PositiveBigIntegerField(null=True, blank=True)
     role = models.CharField(max_length=16, choices=Role.choices)
     author = models.CharField(max_length=16, choices=Author.choices)
+    # Staff messages: the display name the shopper saw, kept as it was then.
+    author_name = models.CharField(max_length=150, blank=True)
+    # Notices: what happened (handoff_requested, staff_joined, returned_to_bot, closed…).
+    notice_code = models.CharField(max_length=40, blank=True)
     text = models.TextField(blank=True)
     # The OpenAI-style content parts sent to the model for this message (text, image_url, …).
     parts = models.JSONField(default=list, blank=True)
@@ -108,6 +157,31 @@ class Message(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.author}: {self.text[:60]}"
+
+
+class Feedback(TimeStampedModel):
+    """A shopper's thumbs up or down on one bot reply, with optional reasons."""
+
+    class Value(models.TextChoices):
+        UP = "up", "👍"
+        DOWN = "down", "👎"
+
+    REASONS = {
+        "wrong_product": "Wrong product",
+        "wrong_price": "Wrong price or stock",
+        "misunderstood_media": "Didn't understand my photo or voice note",
+        "rude": "Rude or unhelpful",
+        "other": "Other",
+    }
+
+    message = models.OneToOneField(Message, on_delete=models.CASCADE, related_name="feedback")
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="feedback")
+    value = models.CharField(max_length=4, choices=Value.choices, db_index=True)
+    reasons = models.JSONField(default=list, blank=True)  # keys of REASONS
+    comment = models.TextField(blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.get_value_display()} on {self.message_id}"
 
 
 class Attachment(TimeStampedModel):

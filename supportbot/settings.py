@@ -267,6 +267,12 @@ CHAT_JOURNAL_MAX_EVENTS = env_int("CHAT_JOURNAL_MAX_EVENTS", 2000, minimum=100)
 # A turn holds a lease on its conversation; a crashed process's lease runs out after this.
 CHAT_TURN_LEASE_SECONDS = env_int("CHAT_TURN_LEASE_SECONDS", 30, minimum=5)
 
+# --- Staff -------------------------------------------------------------------------------
+# `manage.py purge_conversations` deletes conversations (messages, files) older than this; 0 keeps all.
+CHAT_RETENTION_DAYS = env_int("CHAT_RETENTION_DAYS", 0, minimum=0)
+# Staff count as online (for the hand-off notice) while a live page was open this recently.
+CHAT_STAFF_ONLINE_SECONDS = env_int("CHAT_STAFF_ONLINE_SECONDS", 90, minimum=10)
+
 # --- Photos and voice notes (chat/media/) ---------------------------------------------------
 
 CHAT_MAX_ATTACHMENTS = env_int("CHAT_MAX_ATTACHMENTS", 4, minimum=0)  # per message
