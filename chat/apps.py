@@ -8,3 +8,7 @@ class ChatConfig(AppConfig):
 
     def ready(self) -> None:
         from chat import checks  # noqa: F401 - registers the start-up checks
+        from chat.llm.tools import registry
+        from chat.tools import chat_tools_register
+
+        chat_tools_register(registry)

@@ -54,6 +54,9 @@ def model_message(message: Message) -> dict[str, Any]:
         if len(parts) == 1 and parts[0].get("type") == "text":
             return {"role": "user", "content": parts[0]["text"]}
         return {"role": "user", "content": parts}
+    if message.author == Message.Author.STAFF:
+        # The model continues after a person answered: it should know who said what.
+        return {"role": "assistant", "content": f"[{message.author_name} from the shop's team]: {message.text}"}
     return {"role": "assistant", "content": message.text}
 
 

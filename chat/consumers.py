@@ -1,73 +1,55 @@
-"""The chat websocket: receives frames, validates them, hands them to the turn code, and relays
-conversation events to the client in sequence order. No business logic lives here."""
+"""The websockets: the shopper's chat (/ws/chat/) and, in chat/staff_consumer.py, the staff live
+page (/ws/staff/). They receive frames, validate them, hand them to the turn and hand-off code,
+and relay conversation events in sequence order. No business logic lives here."""
 
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-from chat import selectors, services, turns
-from chat.errors import ChatError, ConversationNotFound
+from chat import handoff, selectors, services, states, turns
+from chat.errors import ChatError, ConversationNotFound, NotClosed
 from chat.events import conversation_group, turn_stop_request
 from chat.journal import Event, get_journal
+from chat.models import Conversation
 from chat.ownership import owner_token_ephemeral, owner_token_from_scope
-from chat.protocol import MessageFrame, ResumeFrame, StopFrame, frame_decode, frame_encode
+from chat.protocol import (
+    EndFrame,
+    FeedbackFrame,
+    HandoffFrame,
+    MessageFrame,
+    RatingFrame,
+    RestartFrame,
+    ResumeFrame,
+    StopFrame,
+    TypingFrame,
+    frame_decode,
+    frame_encode,
+)
 
 logger = logging.getLogger(__name__)
 
+# Typing indicators are relayed at most this often per socket (a client may send more).
+TYPING_INTERVAL = 1.0
 
-class ChatConsumer(AsyncWebsocketConsumer):
-    owner_token: str
+
+class ConversationStream(AsyncWebsocketConsumer):
+    """Follows one conversation at a time: its snapshot, then its events, each seq once."""
+
     conversation_id: str | None = None
     # The highest seq sent on this socket: replayed and live events may overlap.
     last_seq = 0
-
-    async def connect(self) -> None:
-        self.owner_token = await owner_token_from_scope(self.scope) or owner_token_ephemeral()
-        await self.accept()
-        conversation = await database_sync_to_async(selectors.conversation_latest_for_owner)(
-            owner_token=self.owner_token
-        ) or await database_sync_to_async(services.conversation_create)(owner_token=self.owner_token)
-        await self._attach(str(conversation.id), after_seq=None)
+    # Which side's typing this socket shows: a shopper sees staff typing, staff see the shopper's.
+    typing_from = "staff"
+    _typing_sent = 0.0
 
     async def disconnect(self, code: int) -> None:
         if self.conversation_id is not None:
             await self.channel_layer.group_discard(conversation_group(self.conversation_id), self.channel_name)
-
-    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        try:
-            frame = frame_decode(text_data)
-            if isinstance(frame, MessageFrame):
-                await self._message(frame)
-            elif isinstance(frame, StopFrame):
-                if self.conversation_id is not None:
-                    await turn_stop_request(conversation_id=self.conversation_id)
-            elif isinstance(frame, ResumeFrame):
-                await self._resume(frame)
-        except ChatError as exc:
-            await self._send(exc.as_frame())
-        except Exception:
-            logger.exception("chat frame failed")
-            await self._send(ChatError().as_frame())
-
-    async def _message(self, frame: MessageFrame) -> None:
-        assert self.conversation_id is not None
-        reply = await turns.shopper_message_receive(
-            conversation_id=self.conversation_id, rate_key=services.owner_hash(self.owner_token), frame=frame
-        )
-        if reply is not None:
-            await self._send(reply)
-
-    async def _resume(self, frame: ResumeFrame) -> None:
-        conversation = await database_sync_to_async(selectors.conversation_get_for_owner)(
-            conversation_id=frame.conversation, owner_token=self.owner_token
-        )
-        if conversation is None:
-            raise ConversationNotFound()
-        await self._attach(str(conversation.id), after_seq=frame.after_seq)
 
     async def _attach(self, conversation_id: str, *, after_seq: int | None) -> None:
         """Follow a conversation: join its group first, then catch up from the journal (or a
@@ -94,6 +76,18 @@ class ChatConsumer(AsyncWebsocketConsumer):
         """Group messages of type chat.event (see chat/events.py)."""
         await self._deliver(message["event"])
 
+    async def chat_typing(self, message: dict[str, Any]) -> None:
+        """Group messages of type chat.typing: never stored, no seq."""
+        if message["event"]["who"] == self.typing_from:
+            await self._send(message["event"])
+
+    def _typing_due(self, active: bool) -> bool:
+        now = time.monotonic()
+        if active and now - self._typing_sent < TYPING_INTERVAL:
+            return False
+        self._typing_sent = now if active else 0.0
+        return True
+
     async def _deliver(self, event: Event) -> None:
         seq = event["seq"]
         if seq <= self.last_seq:
@@ -103,3 +97,80 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def _send(self, frame: Event) -> None:
         await self.send(text_data=frame_encode(frame))
+
+
+class ChatConsumer(ConversationStream):
+    owner_token: str
+
+    async def connect(self) -> None:
+        self.owner_token = await owner_token_from_scope(self.scope) or owner_token_ephemeral()
+        await self.accept()
+        conversation = await database_sync_to_async(selectors.conversation_latest_for_owner)(
+            owner_token=self.owner_token
+        ) or await database_sync_to_async(services.conversation_create)(owner_token=self.owner_token)
+        await self._attach(str(conversation.id), after_seq=None)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        try:
+            await self._handle(frame_decode(text_data))
+        except ChatError as exc:
+            await self._send(exc.as_frame())
+        except Exception:
+            logger.exception("chat frame failed")
+            await self._send(ChatError().as_frame())
+
+    async def _handle(self, frame: object) -> None:
+        conversation_id = self.conversation_id
+        assert conversation_id is not None
+        if isinstance(frame, MessageFrame):
+            reply = await turns.shopper_message_receive(
+                conversation_id=conversation_id, rate_key=services.owner_hash(self.owner_token), frame=frame
+            )
+            if reply is not None:
+                await self._send(reply)
+        elif isinstance(frame, StopFrame):
+            await turn_stop_request(conversation_id=conversation_id)
+        elif isinstance(frame, ResumeFrame):
+            await self._resume(frame)
+        elif isinstance(frame, HandoffFrame):
+            await handoff.handoff_request(conversation_id=conversation_id)
+        elif isinstance(frame, TypingFrame):
+            if self._typing_due(frame.active):
+                await handoff.typing_relay(
+                    conversation_id=conversation_id, who="shopper", name=None, active=frame.active
+                )
+        elif isinstance(frame, FeedbackFrame):
+            await database_sync_to_async(states.feedback_save)(
+                conversation_id=conversation_id,
+                message_id=frame.message_id,
+                value=frame.value,
+                reasons=frame.reasons,
+                comment=frame.comment,
+            )
+            await self._send({"type": "feedback.ack", "message_id": str(frame.message_id), "value": frame.value})
+            await handoff.lobby_notify(conversation_id=conversation_id)
+        elif isinstance(frame, EndFrame):
+            await handoff.conversation_close(conversation_id=conversation_id)
+        elif isinstance(frame, RatingFrame):
+            await database_sync_to_async(states.rating_save)(
+                conversation_id=conversation_id, value=frame.value, comment=frame.comment
+            )
+            await self._send({"type": "rating.ack", "value": frame.value})
+            await handoff.lobby_notify(conversation_id=conversation_id)
+        elif isinstance(frame, RestartFrame):
+            await self._restart(conversation_id)
+
+    async def _resume(self, frame: ResumeFrame) -> None:
+        conversation = await database_sync_to_async(selectors.conversation_get_for_owner)(
+            conversation_id=frame.conversation, owner_token=self.owner_token
+        )
+        if conversation is None:
+            raise ConversationNotFound()
+        await self._attach(str(conversation.id), after_seq=frame.after_seq)
+
+    async def _restart(self, conversation_id: str) -> None:
+        status = await database_sync_to_async(selectors.conversation_status)(conversation_id=conversation_id)
+        if status != Conversation.Status.CLOSED:
+            raise NotClosed("End this chat before starting a new one.")
+        conversation = await database_sync_to_async(services.conversation_create)(owner_token=self.owner_token)
+        await self._attach(str(conversation.id), after_seq=None)

@@ -107,3 +107,32 @@ class AttachmentNotFound(ChatError):
 class CsrfFailed(ChatError):
     code = "csrf_failed"
     default_message = "Your session has expired or this page is out of date. Reload the page and try again."
+
+
+class ConversationClosed(ChatError):
+    code = "conversation_closed"
+    default_message = "This chat has ended. Start a new chat to ask something else."
+
+
+class NotClosed(ChatError):
+    code = "not_closed"
+    default_message = "You can rate the chat once it has ended."
+
+
+class InvalidFeedback(ChatError):
+    code = "invalid_feedback"
+    default_message = "Feedback can only be given on the assistant's replies in this chat."
+
+
+class OwnedByOther(ChatError):
+    code = "owned_by_other"
+
+
+class NotOwner(ChatError):
+    code = "not_owner"
+    default_message = "Take over this conversation first."
+
+
+class NoConversation(ChatError):
+    code = "no_conversation"
+    default_message = "Open a conversation first."

@@ -49,5 +49,7 @@ async def event_emit(*, conversation_id: str, floor: int, **event: Any) -> Event
     return event
 
 
-async def turn_stop_request(*, conversation_id: str) -> None:
-    await channel_layer().group_send(control_group(conversation_id), {"type": STOP_MESSAGE_TYPE})
+async def turn_stop_request(*, conversation_id: str, reason: str = "") -> None:
+    """Stop the conversation's running reply, if any. `reason` (e.g. "taken_over") is recorded
+    with the stopped reply; empty: the shopper pressed Stop."""
+    await channel_layer().group_send(control_group(conversation_id), {"type": STOP_MESSAGE_TYPE, "reason": reason})

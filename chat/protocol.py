@@ -41,17 +41,97 @@ class StopFrame(msgspec.Struct, frozen=True):
     pass
 
 
+class HandoffFrame(msgspec.Struct, frozen=True):
+    pass
+
+
+class TypingFrame(msgspec.Struct, frozen=True):
+    active: bool = True
+
+
+FEEDBACK_REASONS = ("wrong_product", "wrong_price", "misunderstood_media", "rude", "other")
+
+
+class FeedbackFrame(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    message_id: uuid.UUID
+    value: Annotated[str, msgspec.Meta(pattern="^(up|down)$")]
+    reasons: Annotated[list[str], msgspec.Meta(max_length=len(FEEDBACK_REASONS))] = msgspec.field(default_factory=list)
+    comment: Annotated[str, msgspec.Meta(max_length=1000)] = ""
+
+
+class EndFrame(msgspec.Struct, frozen=True):
+    pass
+
+
+class RatingFrame(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    value: Annotated[int, msgspec.Meta(ge=1, le=5)]
+    comment: Annotated[str, msgspec.Meta(max_length=1000)] = ""
+
+
+class RestartFrame(msgspec.Struct, frozen=True):
+    pass
+
+
+# --- Frames of the staff live page (/ws/staff/) ---------------------------------------------
+
+
+class OpenFrame(msgspec.Struct, frozen=True):
+    conversation: uuid.UUID
+
+
+class TakeFrame(msgspec.Struct, frozen=True):
+    pass
+
+
+class StaffMessageFrame(msgspec.Struct, frozen=True):
+    client_msg_id: uuid.UUID
+    text: str
+
+
+class ReleaseFrame(msgspec.Struct, frozen=True):
+    pass
+
+
+class CloseFrame(msgspec.Struct, frozen=True):
+    pass
+
+
 class ResumeFrame(msgspec.Struct, frozen=True):
     conversation: uuid.UUID
     after_seq: int = 0
 
 
-ClientFrame = MessageFrame | StopFrame | ResumeFrame
+ClientFrame = (
+    MessageFrame
+    | StopFrame
+    | ResumeFrame
+    | HandoffFrame
+    | TypingFrame
+    | FeedbackFrame
+    | EndFrame
+    | RatingFrame
+    | RestartFrame
+)
+StaffFrame = OpenFrame | TakeFrame | StaffMessageFrame | TypingFrame | ReleaseFrame | CloseFrame
 
-_FRAME_TYPES: dict[str, type[MessageFrame] | type[StopFrame] | type[ResumeFrame]] = {
+_FRAME_TYPES: dict[str, type[msgspec.Struct]] = {
     "message": MessageFrame,
     "stop": StopFrame,
     "resume": ResumeFrame,
+    "handoff": HandoffFrame,
+    "typing": TypingFrame,
+    "feedback": FeedbackFrame,
+    "end": EndFrame,
+    "rating": RatingFrame,
+    "restart": RestartFrame,
+}
+_STAFF_FRAME_TYPES: dict[str, type[msgspec.Struct]] = {
+    "open": OpenFrame,
+    "take": TakeFrame,
+    "message": StaffMessageFrame,
+    "typing": TypingFrame,
+    "release": ReleaseFrame,
+    "close": CloseFrame,
 }
 # C0 controls other than tab/newline/carriage return: PostgreSQL refuses NUL in text, and the
 # rest are never meant by a person typing.
@@ -65,6 +145,30 @@ def frame_decode(data: str | bytes | None) -> ClientFrame:
     Raises a ChatError subclass with a message for the person who sent it when the frame is not
     a JSON object, has an unknown `type`, misses a field, or breaks a size limit.
     """
+    frame = _decode(data, _FRAME_TYPES)
+    if isinstance(frame, MessageFrame):
+        return _message_check(frame)
+    if isinstance(frame, ResumeFrame) and frame.after_seq < 0:
+        raise InvalidFrame("`after_seq` must be zero or more.")
+    if isinstance(frame, FeedbackFrame) and not set(frame.reasons) <= set(FEEDBACK_REASONS):
+        raise InvalidFrame(f"Feedback reasons must be among: {', '.join(FEEDBACK_REASONS)}.")
+    return frame  # type: ignore[return-value]
+
+
+def staff_frame_decode(data: str | bytes | None) -> StaffFrame:
+    """Parse one frame from the staff live page (same errors as frame_decode)."""
+    frame = _decode(data, _STAFF_FRAME_TYPES)
+    if isinstance(frame, StaffMessageFrame):
+        text = _CONTROL_CHARS.sub("", frame.text).strip()
+        if not text:
+            raise MessageEmpty()
+        if len(text) > settings.CHAT_MAX_MESSAGE_CHARS:
+            raise MessageTooLong(f"That message is longer than {settings.CHAT_MAX_MESSAGE_CHARS} characters.")
+        return StaffMessageFrame(client_msg_id=frame.client_msg_id, text=text)
+    return frame  # type: ignore[return-value]
+
+
+def _decode(data: str | bytes | None, types: dict[str, type[msgspec.Struct]]) -> msgspec.Struct:
     if data is None:
         raise InvalidJSON("Binary frames are not supported: send JSON text.")
     size = len(data.encode() if isinstance(data, str) else data)
@@ -79,18 +183,13 @@ def frame_decode(data: str | bytes | None) -> ClientFrame:
     kind = raw.pop("type", None)
     if not isinstance(kind, str):
         raise InvalidFrame("Every message needs a `type` field.")
-    frame_type = _FRAME_TYPES.get(kind)
+    frame_type = types.get(kind)
     if frame_type is None:
         raise UnknownType(f"Unknown message type {kind[:40]!r}.")
     try:
-        frame = msgspec.convert(raw, frame_type)
+        return msgspec.convert(raw, frame_type)
     except msgspec.ValidationError as exc:
         raise InvalidFrame(f"That {kind} could not be used: {exc}.") from None
-    if isinstance(frame, MessageFrame):
-        return _message_check(frame)
-    if isinstance(frame, ResumeFrame) and frame.after_seq < 0:
-        raise InvalidFrame("`after_seq` must be zero or more.")
-    return frame
 
 
 def _message_check(frame: MessageFrame) -> MessageFrame:

@@ -26,6 +26,7 @@ from chat import compaction, context, services
 from chat.coalesce import DeltaCoalescer
 from chat.errors import ChatError, UpstreamStreamError, UpstreamUnavailable
 from chat.events import STOP_MESSAGE_TYPE, channel_layer, control_group, event_emit, event_publish, seq_next
+from chat.handoff import lobby_notify
 from chat.journal import Event, get_journal
 from chat.llm import chat_client_get
 from chat.llm.offline import OfflineResponder
@@ -44,6 +45,7 @@ from chat.llm.types import (
     Usage,
 )
 from chat.models import Message
+from chat.tools import turn_conversation
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +72,7 @@ class Turn:
         self._control_tasks: list[asyncio.Task[None]] = []
         self._stream_task: asyncio.Task[None] | None = None
         self._stop_requested = False
+        self._stop_reason = ""  # why, when not the shopper's Stop: "taken_over" by staff, "closed"
         # What the reply has produced so far.
         self.text: list[str] = []
         self.reasoning: list[str] = []
@@ -121,6 +124,7 @@ class Turn:
                 return
             if message.get("type") == STOP_MESSAGE_TYPE:
                 self._stop_requested = True
+                self._stop_reason = str(message.get("reason") or "")
                 if self._stream_task is not None:
                     self._stream_task.cancel()
 
@@ -139,6 +143,7 @@ class Turn:
         return sent
 
     async def run(self) -> None:
+        turn_conversation.set(self.conversation_id)
         self._started = asyncio.get_running_loop().time()
         self.start_seq = (await self._emit(type="reply.start", message_id=str(self.reply_id)))["seq"]
         self._coalescer = DeltaCoalescer(publish=self._publish_delta, interval=settings.CHAT_COALESCE_MS / 1000)
@@ -292,7 +297,9 @@ class Turn:
                 model=self.model,
                 usage=usage,
                 cost=cost,
-                error_code=recorded.code if recorded else "",
+                error_code=recorded.code
+                if recorded
+                else (self._stop_reason if status == Message.Status.STOPPED else ""),
                 error_detail=recorded.detail if recorded else "",
                 first_token_ms=self.first_token_ms,
                 duration_ms=int((asyncio.get_running_loop().time() - self._started) * 1000),
@@ -305,6 +312,7 @@ class Turn:
                 end_seq = await seq_next(conversation_id=self.conversation_id, floor=self.seq)
             end = {"type": "reply.end", "message_id": reply_id, "status": status, "usage": usage, "seq": end_seq}
             await event_publish(conversation_id=self.conversation_id, event=end)
+            await lobby_notify(conversation_id=self.conversation_id)
         finally:
             await self.unlisten()
             await get_journal().lease_release(self.conversation_id, self.lease_owner)

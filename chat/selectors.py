@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from typing import Any
 
+from django.db.models import Count, F, Q
+from django.utils import timezone
+
 from chat.media.selectors import attachment_serialize
-from chat.models import Conversation, Message
+from chat.models import Conversation, Feedback, Message
 from chat.services import owner_hash
+from chat.states import display_name
 
 # A reconnecting client gets this many recent messages; older ones stay in the database.
 SNAPSHOT_MESSAGES = 200
@@ -45,12 +50,45 @@ def message_serialize(message: Message) -> dict[str, Any]:
         # Product cards the reply showed, as they were then (price and stock may change later).
         "products": message.grounding.get("cards", []) if message.role == Message.Role.ASSISTANT else [],
         "attachments": [attachment_serialize(a) for a in message.attachments.all()],
+        "kind": message.kind,
+        "author_name": message.author_name,
+        "notice_code": message.notice_code,
+        "feedback": _feedback(message),
     }
+
+
+def _feedback(message: Message) -> dict[str, Any] | None:
+    if message.author != Message.Author.BOT:
+        return None
+    try:
+        feedback: Feedback = message.feedback
+    except Feedback.DoesNotExist:
+        return None
+    return {"value": feedback.value, "reasons": feedback.reasons, "comment": feedback.comment}
+
+
+def conversation_state(*, conversation_id: uuid.UUID | str) -> dict[str, Any]:
+    """Who answers the conversation now: its status and the staff member who has it."""
+    conversation = Conversation.objects.select_related("assigned_to").get(pk=conversation_id)
+    return _state(conversation)
+
+
+def _state(conversation: Conversation) -> dict[str, Any]:
+    staff = conversation.assigned_to if conversation.status == Conversation.Status.STAFF else None
+    return {"status": conversation.status, "staff_name": display_name(staff) or None}
+
+
+def conversation_exists(*, conversation_id: uuid.UUID | str) -> bool:
+    return Conversation.objects.filter(pk=conversation_id).exists()
+
+
+def conversation_status(*, conversation_id: uuid.UUID | str) -> str:
+    return str(Conversation.objects.values_list("status", flat=True).get(pk=conversation_id))
 
 
 def conversation_snapshot(*, conversation_id: uuid.UUID | str) -> dict[str, Any]:
     """The `conversation` frame: recent messages and the seq they reflect, read consistently."""
-    conversation = Conversation.objects.get(pk=conversation_id)
+    conversation = Conversation.objects.select_related("assigned_to").get(pk=conversation_id)
     # Only what `last_seq` already covers: a message stored after we read it reaches the client
     # through the journal replay instead, so nothing shows twice or goes missing.
     messages = list(
@@ -63,9 +101,59 @@ def conversation_snapshot(*, conversation_id: uuid.UUID | str) -> dict[str, Any]
         "type": "conversation",
         "id": str(conversation.id),
         "seq": conversation.last_seq,
+        **_state(conversation),
+        "rating": conversation.rating,
         "messages": [message_serialize(m) for m in messages],
     }
 
 
 def message_get_by_client_id(*, conversation_id: uuid.UUID | str, client_msg_id: uuid.UUID) -> Message | None:
     return Message.objects.filter(conversation_id=conversation_id, client_msg_id=client_msg_id).first()
+
+
+# The live page lists conversations active this recently (and every waiting or staffed one).
+LOBBY_WINDOW = timedelta(hours=24)
+LOBBY_SIZE = 200
+
+
+def conversation_summary(conversation: Conversation) -> dict[str, Any]:
+    """SUMMARY in docs/protocol.md (the staff live page's list entry)."""
+    last = (
+        Message.objects.filter(conversation_id=conversation.pk, kind__in=[Message.Kind.CHAT, Message.Kind.NOTICE])
+        .exclude(text="")
+        .order_by("-seq")
+        .values_list("text", flat=True)
+        .first()
+    )
+    count = getattr(conversation, "message_count", None)
+    if count is None:
+        count = conversation.messages.filter(kind=Message.Kind.CHAT).count()
+    return {
+        "id": str(conversation.pk),
+        **_state(conversation),
+        "created_at": conversation.created_at.isoformat(),
+        "last_message_at": conversation.last_message_at.isoformat() if conversation.last_message_at else None,
+        "handoff_requested_at": (
+            conversation.handoff_requested_at.isoformat() if conversation.handoff_requested_at else None
+        ),
+        "preview": (last or "")[:120],
+        "messages": count,
+    }
+
+
+def conversation_summary_get(*, conversation_id: uuid.UUID | str) -> dict[str, Any]:
+    return conversation_summary(Conversation.objects.select_related("assigned_to").get(pk=conversation_id))
+
+
+def lobby_conversations() -> list[dict[str, Any]]:
+    """What the staff live page lists on connect: waiting and staffed conversations, and every
+    one active in the last day, newest activity first."""
+    recent = timezone.now() - LOBBY_WINDOW
+    active = Q(status__in=[Conversation.Status.WAITING, Conversation.Status.STAFF]) | Q(last_message_at__gte=recent)
+    conversations = (
+        Conversation.objects.filter(active)
+        .select_related("assigned_to")
+        .annotate(message_count=Count("messages", filter=Q(messages__kind=Message.Kind.CHAT)))
+        .order_by(F("last_message_at").desc(nulls_last=True))[:LOBBY_SIZE]
+    )
+    return [conversation_summary(c) for c in conversations]

@@ -30,7 +30,7 @@ def conversation_create(*, owner_token: str) -> Conversation:
     return Conversation.objects.create(owner_hash=owner_hash(owner_token))
 
 
-def _conversation_advance(*, conversation_id: uuid.UUID | str, seq: int) -> None:
+def conversation_advance(*, conversation_id: uuid.UUID | str, seq: int) -> None:
     now = timezone.now()
     Conversation.objects.filter(pk=conversation_id).update(
         last_seq=Greatest(F("last_seq"), seq), last_message_at=now, updated_at=now
@@ -66,7 +66,7 @@ def message_create_from_shopper(
     )
     if attachments:
         Attachment.objects.filter(pk__in=[a.pk for a in attachments]).update(message=message)
-    _conversation_advance(conversation_id=conversation_id, seq=seq)
+    conversation_advance(conversation_id=conversation_id, seq=seq)
     return message
 
 
@@ -125,7 +125,7 @@ def reply_store(
         grounding=grounding or {},
         cost=cost,
     )
-    _conversation_advance(conversation_id=conversation_id, seq=end_seq)
+    conversation_advance(conversation_id=conversation_id, seq=end_seq)
     Conversation.objects.filter(pk=conversation_id).update(
         prompt_tokens=F("prompt_tokens") + int(usage.get("prompt_tokens") or 0),
         completion_tokens=F("completion_tokens") + int(usage.get("completion_tokens") or 0),

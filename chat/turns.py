@@ -23,11 +23,12 @@ from django.conf import settings
 from django.db import IntegrityError
 
 from chat import selectors, services
-from chat.errors import AttachmentNotFound, RateLimited, ReplyInProgress
+from chat.errors import AttachmentNotFound, ConversationClosed, RateLimited, ReplyInProgress
 from chat.events import event_publish, seq_next
+from chat.handoff import lobby_notify
 from chat.journal import Event, get_journal
 from chat.media.selectors import attachments_available
-from chat.models import Message
+from chat.models import Conversation, Message
 from chat.protocol import MessageFrame
 from chat.ratelimit import rate_limit_hit
 from chat.replies import Turn
@@ -82,6 +83,9 @@ async def shopper_message_receive(*, conversation_id: str, rate_key: str, frame:
     )
     if existing is not None:
         return await _ack_frame(existing, seq=None)
+    status = await database_sync_to_async(selectors.conversation_status)(conversation_id=conversation_id)
+    if status == Conversation.Status.CLOSED:
+        raise ConversationClosed()
     if frame.attachments and not await database_sync_to_async(attachments_available)(
         conversation_id=conversation_id, attachment_ids=frame.attachments
     ):
@@ -122,10 +126,19 @@ async def shopper_message_receive(*, conversation_id: str, rate_key: str, frame:
         # Listen before announcing the message, so a Stop sent right after the ack is heard.
         await turn.listen()
         await event_publish(conversation_id=conversation_id, event=await _ack_frame(message, seq=seq))
+        # Read after listening: a takeover committed from here on reaches the turn as a Stop.
+        status = await database_sync_to_async(selectors.conversation_status)(conversation_id=conversation_id)
     except BaseException:
         if turn is not None:
             await turn.unlisten()
         await journal.lease_release(conversation_id, turn_id)
         raise
+    if status == Conversation.Status.STAFF:
+        # A person has the conversation: the message is theirs to answer, never the bot's.
+        await turn.unlisten()
+        await journal.lease_release(conversation_id, turn_id)
+        await lobby_notify(conversation_id=conversation_id)
+        return None
+    await lobby_notify(conversation_id=conversation_id)
     supervisor.spawn(turn.run(), name=f"turn-{conversation_id}")
     return None

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib.admin.views.decorators import staff_member_required
+from django.contrib.auth.decorators import permission_required
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
@@ -9,6 +11,7 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 
 from chat.llm import model_configured
 from chat.ownership import owner_token_ensure
+from chat.states import display_name
 
 
 @never_cache
@@ -30,6 +33,15 @@ def chat_page(request: HttpRequest) -> HttpResponse:
             "audio_max_seconds": settings.CHAT_AUDIO_MAX_SECONDS,
         },
     )
+
+
+@never_cache
+@ensure_csrf_cookie
+@staff_member_required
+@permission_required("chat.handle_conversation", raise_exception=True)
+def staff_live(request: HttpRequest) -> HttpResponse:
+    """The live page: waiting and active conversations, take-over and reply (see /ws/staff/)."""
+    return render(request, "staff/live.html", {"me_name": display_name(request.user), "ws_path": "/ws/staff/"})
 
 
 @never_cache

@@ -1,5 +1,5 @@
 """ASGI entry point: HTTP through Django, websockets through Channels (origin-checked, with the
-Django session)."""
+Django session and user)."""
 
 import os
 
@@ -9,14 +9,15 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "supportbot.settings")
 django_asgi_app = get_asgi_application()
 
 # Imported after Django is set up: these load models.
+from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator, OriginValidator  # noqa: E402
-from channels.sessions import SessionMiddlewareStack  # noqa: E402
 from django.conf import settings  # noqa: E402
 
 from chat.routing import websocket_urlpatterns  # noqa: E402
 
-websocket_app = SessionMiddlewareStack(URLRouter(websocket_urlpatterns))
+# Sessions bind shoppers to their conversations; auth lets staff into the live page.
+websocket_app = AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
 if settings.CHAT_ALLOWED_ORIGINS:
     websocket_app = OriginValidator(websocket_app, settings.CHAT_ALLOWED_ORIGINS)
 else:

@@ -110,7 +110,12 @@ async def test_a_catalog_tool_round_trip_through_the_model(fake_openai, demo_cat
     conversation = await shopper.connect()
     frames = await shopper.turn("qwxz?")  # nothing for the search to find: only the tool knows
     first, second = fake_openai.requests
-    assert {t["function"]["name"] for t in first.json["tools"]} == {"search_products", "get_product", "check_stock"}
+    assert {t["function"]["name"] for t in first.json["tools"]} == {
+        "search_products",
+        "get_product",
+        "check_stock",
+        "request_human",
+    }
     result = json.loads(second.json["messages"][-1]["content"])
     assert result["inventory_quantity"] == 9 and result["handle"] == "cascade-rain-jacket"
     cards = next(f for f in frames if f["type"] == "reply.products")["products"]
