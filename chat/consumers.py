@@ -30,6 +30,7 @@ from chat.protocol import (
     frame_decode,
     frame_encode,
 )
+from chat.recovery import orphans_watch, unfinished_replies
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +72,9 @@ class ConversationStream(AsyncWebsocketConsumer):
             events = await journal.since(conversation_id, self.last_seq) or []
         for event in events:
             await self._deliver(event)
+        if unfinished_replies(events):
+            # A reply is mid-way: if its process died, finish it once its lease runs out.
+            turns.supervisor.spawn(orphans_watch(conversation_id=conversation_id, events=events), name="orphans")
 
     async def chat_event(self, message: dict[str, Any]) -> None:
         """Group messages of type chat.event (see chat/events.py)."""

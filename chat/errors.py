@@ -136,3 +136,10 @@ class NotOwner(ChatError):
 class NoConversation(ChatError):
     code = "no_conversation"
     default_message = "Open a conversation first."
+
+
+class ReplyInterrupted(ChatError):
+    """The process streaming a reply stopped (crashed, killed) before storing it."""
+
+    code = "reply_interrupted"
+    default_message = "The reply was interrupted by a problem on our side. What arrived is kept; please ask again."

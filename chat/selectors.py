@@ -78,6 +78,17 @@ def _state(conversation: Conversation) -> dict[str, Any]:
     return {"status": conversation.status, "staff_name": display_name(staff) or None}
 
 
+def message_before(*, conversation_id: uuid.UUID | str, seq: int) -> uuid.UUID | None:
+    """The shopper's message a reply starting at `seq` answers (the last one before it)."""
+    pk: uuid.UUID | None = (
+        Message.objects.filter(conversation_id=conversation_id, author=Message.Author.SHOPPER, seq__lt=seq)
+        .order_by("-seq")
+        .values_list("pk", flat=True)
+        .first()
+    )
+    return pk
+
+
 def conversation_exists(*, conversation_id: uuid.UUID | str) -> bool:
     return Conversation.objects.filter(pk=conversation_id).exists()
 

@@ -31,6 +31,7 @@ from chat.media.selectors import attachments_available
 from chat.models import Conversation, Message
 from chat.protocol import MessageFrame
 from chat.ratelimit import rate_limit_hit
+from chat.recovery import replies_orphaned_finish
 from chat.replies import Turn
 
 logger = logging.getLogger(__name__)
@@ -102,6 +103,9 @@ async def shopper_message_receive(*, conversation_id: str, rate_key: str, frame:
         raise ReplyInProgress()
     turn: Turn | None = None
     try:
+        # Holding the lease, no reply of this conversation is streaming: one that started and
+        # never ended belonged to a process that died. Store what it streamed first.
+        await replies_orphaned_finish(conversation_id=conversation_id)
         floor = await database_sync_to_async(selectors.conversation_last_seq)(conversation_id=conversation_id)
         seq = await seq_next(conversation_id=conversation_id, floor=floor)
         try:
