@@ -18,7 +18,7 @@ from django.utils.http import content_disposition_header
 from django.views.csrf import csrf_failure as django_csrf_failure
 from django.views.decorators.http import require_http_methods, require_POST
 
-from chat import selectors
+from chat import metrics, selectors
 from chat.errors import ChatError, CsrfFailed, MediaRefused
 from chat.media.selectors import attachment_get, attachment_serialize, attachments_pending_count
 from chat.media.services import attachment_unsent_delete
@@ -89,12 +89,14 @@ async def attachment_create(request: HttpRequest, conversation_id: uuid.UUID) ->
     try:
         attachment = await attachment_upload(conversation_id=conversation.pk, data=data, filename=upload.name or "")
     except MediaRefused as refused:
+        metrics.UPLOADS.labels(result=refused.code).inc()
         logger.info("upload refused for %s: %s (%s)", conversation.pk, refused.code, refused.detail or refused.message)
         return error_response(refused, refused.status)
     except Exception:
         logger.exception("upload failed for %s", conversation.pk)
         message = "That file could not be saved because of a problem on our side. Please try again."
         return error_response(ChatError(message), 500)
+    metrics.UPLOADS.labels(result=f"stored_{attachment.kind}").inc()
     body = await database_sync_to_async(attachment_serialize)(attachment)
     return JsonResponse(body, status=201)
 

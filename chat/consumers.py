@@ -11,7 +11,7 @@ from typing import Any
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-from chat import handoff, selectors, services, states, turns
+from chat import handoff, metrics, selectors, services, states, turns
 from chat.errors import ChatError, ConversationNotFound, NotClosed
 from chat.events import conversation_group, turn_stop_request
 from chat.journal import Event, get_journal
@@ -46,9 +46,14 @@ class ConversationStream(AsyncWebsocketConsumer):
     last_seq = 0
     # Which side's typing this socket shows: a shopper sees staff typing, staff see the shopper's.
     typing_from = "staff"
+    socket_kind = "shopper"
+    counted = False  # accepted and counted in metrics.SOCKETS
     _typing_sent = 0.0
 
     async def disconnect(self, code: int) -> None:
+        if self.counted:
+            metrics.SOCKETS.labels(kind=self.socket_kind).dec()
+            self.counted = False
         if self.conversation_id is not None:
             await self.channel_layer.group_discard(conversation_group(self.conversation_id), self.channel_name)
 
@@ -109,6 +114,8 @@ class ChatConsumer(ConversationStream):
     async def connect(self) -> None:
         self.owner_token = await owner_token_from_scope(self.scope) or owner_token_ephemeral()
         await self.accept()
+        self.counted = True
+        metrics.SOCKETS.labels(kind=self.socket_kind).inc()
         conversation = await database_sync_to_async(selectors.conversation_latest_for_owner)(
             owner_token=self.owner_token
         ) or await database_sync_to_async(services.conversation_create)(owner_token=self.owner_token)

@@ -22,7 +22,7 @@ from django.conf import settings
 from django.db import DatabaseError
 
 from catalog.grounding import reply_cards
-from chat import compaction, context, services
+from chat import compaction, context, metrics, services
 from chat.coalesce import DeltaCoalescer
 from chat.errors import ChatError, UpstreamStreamError, UpstreamUnavailable
 from chat.events import STOP_MESSAGE_TYPE, channel_layer, control_group, event_emit, event_publish, seq_next
@@ -81,6 +81,7 @@ class Turn:
         self.request: ChatRequest | None = None
         self.unavailable: UpstreamUnavailable | None = None  # answered offline because of this
         self.tool_handles: list[str] = []
+        self.retry_notices = 0
         self.finish_reason = ""
         self.first_token_ms: int | None = None
         self.grounding: dict[str, Any] = {}
@@ -220,6 +221,8 @@ class Turn:
         return request
 
     async def _notify(self, notice: Notice) -> None:
+        if notice.code == "retrying":
+            self.retry_notices += 1
         event: dict[str, Any] = {"type": "reply.notice", "message_id": str(self.reply_id), "code": notice.code}
         event["message"] = notice.message
         if notice.position is not None:
@@ -312,10 +315,35 @@ class Turn:
                 end_seq = await seq_next(conversation_id=self.conversation_id, floor=self.seq)
             end = {"type": "reply.end", "message_id": reply_id, "status": status, "usage": usage, "seq": end_seq}
             await event_publish(conversation_id=self.conversation_id, event=end)
+            self._record(status, recorded.code if recorded else "", usage)
             await lobby_notify(conversation_id=self.conversation_id)
         finally:
             await self.unlisten()
             await get_journal().lease_release(self.conversation_id, self.lease_owner)
+
+    def _record(self, status: str, error_code: str, usage: dict[str, Any]) -> None:
+        """One structured log line per turn (never the conversation's content) and the counters."""
+        fields = {
+            "conversation": self.conversation_id,
+            "reply": str(self.reply_id),
+            "model": self.model,
+            "endpoint": self.grounding.get("endpoint", ""),
+            "tier": self.grounding.get("tier", ""),
+            "retries": self.retry_notices,
+            "ttft_ms": self.first_token_ms,
+            "duration_ms": int((asyncio.get_running_loop().time() - self._started) * 1000),
+            "prompt_tokens": usage.get("prompt_tokens"),
+            "completion_tokens": usage.get("completion_tokens"),
+            "tools": len(self.tool_log),
+            "status": status,
+            "error": error_code or self._stop_reason,
+        }
+        logger.info("turn %s", json.dumps(fields, separators=(",", ":")))
+        metrics.TURNS.labels(status=status).inc()
+        if error_code:
+            metrics.TURN_FAILURES.labels(code=error_code).inc()
+        if self.unavailable is not None:
+            metrics.OFFLINE_ANSWERS.inc()
 
     async def _usage_and_cost(self) -> tuple[dict[str, Any], Decimal | None]:
         """What the reply used and cost; estimated with tiktoken when the endpoint did not say

@@ -15,7 +15,7 @@ from typing import Any
 from channels.db import database_sync_to_async
 from django.conf import settings
 
-from chat import handoff, selectors
+from chat import handoff, metrics, selectors
 from chat.consumers import ConversationStream
 from chat.errors import ChatError, NoConversation
 from chat.handoff import LOBBY_GROUP
@@ -37,6 +37,7 @@ FORBIDDEN = 4403  # close code: not signed in as staff allowed to handle convers
 
 class StaffConsumer(ConversationStream):
     typing_from = "shopper"
+    socket_kind = "staff"
     user: Any
     staff_name = ""
     _presence: asyncio.Task[None] | None = None
@@ -55,6 +56,8 @@ class StaffConsumer(ConversationStream):
         self.user = user
         self.staff_name = display_name(user)
         await self.accept()
+        self.counted = True
+        metrics.SOCKETS.labels(kind=self.socket_kind).inc()
         await self.channel_layer.group_add(LOBBY_GROUP, self.channel_name)
         self._presence = asyncio.create_task(self._keep_present())
         conversations = await database_sync_to_async(selectors.lobby_conversations)()

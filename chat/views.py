@@ -1,5 +1,9 @@
 from __future__ import annotations
 
+import asyncio
+import hmac
+
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import permission_required
@@ -8,8 +12,12 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import ensure_csrf_cookie
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from chat import metrics
+from chat.events import channel_layer
 from chat.llm import model_configured
+from chat.llm.pool import request_pool
 from chat.ownership import owner_token_ensure
 from chat.states import display_name
 
@@ -44,17 +52,58 @@ def staff_live(request: HttpRequest) -> HttpResponse:
     return render(request, "staff/live.html", {"me_name": display_name(request.user), "ws_path": "/ws/staff/"})
 
 
-@never_cache
-def health(request: HttpRequest) -> JsonResponse:
-    """For load balancers: is the database reachable? Says which model mode is on, never more."""
+def _database_ok() -> bool:
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
-        database = "ok"
+        return True
     except Exception:
-        database = "unavailable"
-    status = 200 if database == "ok" else 503
-    mode = "model" if model_configured() else "offline"
-    return JsonResponse(
-        {"status": "ok" if status == 200 else "degraded", "database": database, "mode": mode}, status=status
-    )
+        return False
+    finally:
+        connection.close()
+
+
+async def _channel_layer_ok() -> bool:
+    """A message sent to a fresh channel comes back: the layer (Redis, when used) works."""
+    try:
+        layer = channel_layer()
+        channel = await layer.new_channel()
+        async with asyncio.timeout(2):
+            await layer.send(channel, {"type": "health.ping"})
+            message = await layer.receive(channel)
+        return bool(message.get("type") == "health.ping")
+    except Exception:
+        return False
+
+
+@never_cache
+async def health(request: HttpRequest) -> JsonResponse:
+    """For load balancers: can this process reach its database and channel layer? Says which
+    model mode is on, never more."""
+    database = "ok" if await sync_to_async(_database_ok, thread_sensitive=False)() else "unavailable"
+    layer = "ok" if await _channel_layer_ok() else "unavailable"
+    healthy = database == "ok" and layer == "ok"
+    body = {
+        "status": "ok" if healthy else "degraded",
+        "database": database,
+        "channel_layer": layer,
+        "mode": "model" if model_configured() else "offline",
+    }
+    return JsonResponse(body, status=200 if healthy else 503)
+
+
+@never_cache
+async def metrics_view(request: HttpRequest) -> HttpResponse:
+    """Prometheus counters of this process. With METRICS_TOKEN set, a scraper sends it as a
+    Bearer token; without, only loopback clients may read (keep /metrics off the public proxy)."""
+    token = settings.METRICS_TOKEN
+    if token:
+        sent = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        if not hmac.compare_digest(sent.encode(), token.encode()):
+            return HttpResponse(status=403)
+    elif request.META.get("REMOTE_ADDR") not in {"127.0.0.1", "::1"}:
+        return HttpResponse(status=403)
+    stats = request_pool().stats()
+    metrics.QUEUE.labels(state="active").set(stats["active"])
+    metrics.QUEUE.labels(state="waiting").set(stats["waiting"])
+    return HttpResponse(generate_latest(), content_type=CONTENT_TYPE_LATEST)

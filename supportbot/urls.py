@@ -9,6 +9,7 @@ from chat import views as chat_views
 urlpatterns = [
     path("", chat_views.chat_page, name="chat"),
     path("healthz", chat_views.health, name="health"),
+    path("metrics", chat_views.metrics_view, name="metrics"),
     path("staff/live/", chat_views.staff_live, name="staff-live"),
     path("admin/", admin.site.urls),
     path("api/conversations/<uuid:conversation_id>/attachments", chat_api.attachment_create, name="attachments"),

@@ -38,4 +38,15 @@ def test_health_reports_database_and_mode_without_secrets(client, settings):
     settings.LLM_BASE_URL = ""
     response = client.get("/healthz")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "database": "ok", "mode": "offline"}
+    assert response.json() == {"status": "ok", "database": "ok", "channel_layer": "ok", "mode": "offline"}
+
+
+def test_metrics_are_readable_from_loopback_only_or_with_the_token(client, settings):
+    response = client.get("/metrics", REMOTE_ADDR="127.0.0.1")
+    assert response.status_code == 200 and b"supportbot_turns_total" in response.content
+    assert b"supportbot_model_queue" in response.content
+    assert client.get("/metrics", REMOTE_ADDR="203.0.113.9").status_code == 403
+    settings.METRICS_TOKEN = "scrape-me-0123456789"
+    assert client.get("/metrics", REMOTE_ADDR="127.0.0.1").status_code == 403
+    allowed = client.get("/metrics", REMOTE_ADDR="203.0.113.9", HTTP_AUTHORIZATION="Bearer scrape-me-0123456789")
+    assert allowed.status_code == 200
