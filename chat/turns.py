@@ -84,9 +84,6 @@ async def shopper_message_receive(*, conversation_id: str, rate_key: str, frame:
     )
     if existing is not None:
         return await _ack_frame(existing, seq=None)
-    status = await database_sync_to_async(selectors.conversation_status)(conversation_id=conversation_id)
-    if status == Conversation.Status.CLOSED:
-        raise ConversationClosed()
     if frame.attachments and not await database_sync_to_async(attachments_available)(
         conversation_id=conversation_id, attachment_ids=frame.attachments
     ):
@@ -97,6 +94,9 @@ async def shopper_message_receive(*, conversation_id: str, rate_key: str, frame:
             f"You're sending messages too quickly. Please wait {retry_after} seconds and try again.",
             retry_after=retry_after,
         )
+    status = await database_sync_to_async(selectors.conversation_status)(conversation_id=conversation_id)
+    if status == Conversation.Status.CLOSED:
+        raise ConversationClosed()
     journal = get_journal()
     turn_id = uuid.uuid4().hex
     if not await journal.lease_acquire(conversation_id, turn_id, settings.CHAT_TURN_LEASE_SECONDS):

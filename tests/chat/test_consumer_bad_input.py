@@ -40,6 +40,34 @@ BAD_FRAMES = [
     ('{"type": "resume", "conversation": "nope", "after_seq": 0}', "invalid_frame"),
     (f'{{"type": "resume", "conversation": "{GOOD_ID}", "after_seq": -4}}', "invalid_frame"),
     (json.dumps({"type": "message", "text": "y" * 70_000, "client_msg_id": GOOD_ID}), "frame_too_large"),
+    (json.dumps({"type": "message", "text": None, "client_msg_id": GOOD_ID}), "invalid_frame"),
+    (
+        json.dumps(
+            {
+                "type": "message",
+                "text": "",
+                "attachments": [str(uuid.uuid4()) for _ in range(9)],
+                "client_msg_id": GOOD_ID,
+            }
+        ),
+        "too_many_attachments",
+    ),
+    (
+        json.dumps({"type": "message", "text": "hi", "client_msg_id": GOOD_ID, "context": {"product": "p" * 300}}),
+        "invalid_frame",
+    ),
+    (json.dumps({"type": "message", "text": "hi", "client_msg_id": GOOD_ID, "context": {"evil": 1}}), "invalid_frame"),
+    (json.dumps({"type": "feedback", "message_id": "nope", "value": "up"}), "invalid_frame"),
+    (json.dumps({"type": "feedback", "message_id": GOOD_ID, "value": "meh"}), "invalid_frame"),
+    (json.dumps({"type": "feedback", "message_id": GOOD_ID, "value": "down", "reasons": ["bogus"]}), "invalid_frame"),
+    (json.dumps({"type": "feedback", "message_id": GOOD_ID, "value": "down", "comment": "c" * 1001}), "invalid_frame"),
+    (json.dumps({"type": "feedback", "message_id": GOOD_ID, "value": "up"}), "invalid_feedback"),
+    (json.dumps({"type": "rating", "value": 0}), "invalid_frame"),
+    (json.dumps({"type": "rating", "value": 6}), "invalid_frame"),
+    (json.dumps({"type": "rating", "value": "5"}), "invalid_frame"),
+    (json.dumps({"type": "rating", "value": 5}), "not_closed"),
+    (json.dumps({"type": "typing", "active": "yes"}), "invalid_frame"),
+    (json.dumps({"type": "restart"}), "not_closed"),
 ]
 
 
@@ -67,6 +95,35 @@ async def test_binary_frames_are_refused_in_plain_words(offline):
     error = await shopper.recv()
     assert error["code"] == "invalid_json" and "Binary" in error["message"]
     await shopper.disconnect()
+
+
+async def test_right_to_left_overrides_and_markup_are_kept_as_plain_text(offline):
+    """Bidi controls are legitimate in Arabic or Hebrew text: stored as sent, rendered as text."""
+    shopper = Shopper(await browser_session())
+    await shopper.connect()
+    text = "\u202eevil.exe\u202c <img src=x onerror=alert(1)> مرحبا"
+    frames = await shopper.turn(text)
+    assert frames[0]["message"]["text"] == text
+    await shopper.disconnect()
+
+
+async def test_a_burst_of_messages_is_refused_past_the_limit_without_a_crash(offline, settings):
+    settings.CHAT_MESSAGES_PER_MINUTE = 5
+    shopper = Shopper(await browser_session())
+    await shopper.connect()
+    for _ in range(10_000):
+        await shopper.say("spam")
+    codes: dict[str, int] = {}
+    while not await shopper.nothing_more(1.0):
+        frame = await shopper.recv()
+        codes[frame.get("code") or frame["type"]] = codes.get(frame.get("code") or frame["type"], 0) + 1
+    stored = await database_sync_to_async(Message.objects.filter(author="shopper").count)()
+    assert stored <= 5 and codes.get("rate_limited", 0) + codes.get("reply_in_progress", 0) >= 9_995
+    await shopper.disconnect()
+    again = Shopper(await browser_session())  # the server is fine for everyone else
+    await again.connect()
+    assert (await again.turn("hello"))[-1]["type"] == "reply.end"
+    await again.disconnect()
 
 
 async def test_control_characters_are_removed_before_storing(offline):
