@@ -60,7 +60,13 @@ async def attachment_create(request: HttpRequest, conversation_id: uuid.UUID) ->
     if conversation is None:
         return error_response(ChatError(NOT_FOUND), 404)
     owner = conversation.owner_hash
+    ip = request.META.get("REMOTE_ADDR") or ""
     retry_after = await rate_limit_hit(key=f"upload:{owner}", limit=settings.CHAT_UPLOADS_PER_MINUTE)
+    for key, limit, window in (
+        (f"upload-h:{owner}", settings.CHAT_UPLOADS_PER_HOUR, 3600),
+        (f"upload-ip:{ip}", settings.CHAT_UPLOADS_PER_HOUR_PER_IP, 3600),
+    ):
+        retry_after = retry_after or await rate_limit_hit(key=key, limit=limit, window=window)
     if retry_after is not None:
         message = f"You're sending files too quickly. Please wait {retry_after} seconds and try again."
         return error_response(MediaRefused(message, code="rate_limited"), 429, {"Retry-After": str(retry_after)})
@@ -86,6 +92,15 @@ async def attachment_create(request: HttpRequest, conversation_id: uuid.UUID) ->
         megabytes = limit // (1024 * 1024)
         return error_response(MediaRefused(f"Files can be at most {megabytes} MB.", code="too_large"), 413)
     data = await media_run(upload.read)
+    waited = await rate_limit_hit(
+        key=f"upload-bytes:{owner}", limit=settings.CHAT_UPLOAD_BYTES_PER_HOUR, window=3600, cost=len(data)
+    )
+    if waited is not None:
+        minutes = max(1, waited // 60)
+        message = (
+            f"You've sent a lot of files in the last hour. Please wait about {minutes} minutes before sending more."
+        )
+        return error_response(MediaRefused(message, code="rate_limited"), 429, {"Retry-After": str(waited)})
     try:
         attachment = await attachment_upload(conversation_id=conversation.pk, data=data, filename=upload.name or "")
     except MediaRefused as refused:

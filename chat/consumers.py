@@ -10,9 +10,10 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
 
 from chat import handoff, metrics, selectors, services, states, turns
-from chat.errors import ChatError, ConversationNotFound, NotClosed
+from chat.errors import ChatError, ConversationNotFound, NotClosed, TooManyConnections
 from chat.events import conversation_group, turn_stop_request
 from chat.journal import Event, get_journal
 from chat.models import Conversation
@@ -30,10 +31,12 @@ from chat.protocol import (
     frame_decode,
     frame_encode,
 )
+from chat.ratelimit import connection_close, connection_open
 from chat.recovery import orphans_watch, unfinished_replies
 
 logger = logging.getLogger(__name__)
 
+TOO_MANY = 4429  # close code: over CHAT_CONNECTIONS_PER_IP
 # Typing indicators are relayed at most this often per socket (a client may send more).
 TYPING_INTERVAL = 1.0
 
@@ -48,9 +51,13 @@ class ConversationStream(AsyncWebsocketConsumer):
     typing_from = "staff"
     socket_kind = "shopper"
     counted = False  # accepted and counted in metrics.SOCKETS
+    ip_counted = False  # counted against CHAT_CONNECTIONS_PER_IP
     _typing_sent = 0.0
 
     async def disconnect(self, code: int) -> None:
+        if self.ip_counted and self.client_ip:
+            await connection_close(key=f"ws:{self.client_ip}")
+            self.ip_counted = False
         if self.counted:
             metrics.SOCKETS.labels(kind=self.socket_kind).dec()
             self.counted = False
@@ -90,6 +97,12 @@ class ConversationStream(AsyncWebsocketConsumer):
         if message["event"]["who"] == self.typing_from:
             await self._send(message["event"])
 
+    @property
+    def client_ip(self) -> str | None:
+        """The peer's address (behind a proxy, Daphne's --proxy-headers puts the shopper's here)."""
+        client = self.scope.get("client")
+        return str(client[0]) if client else None
+
     def _typing_due(self, active: bool) -> bool:
         now = time.monotonic()
         if active and now - self._typing_sent < TYPING_INTERVAL:
@@ -114,6 +127,14 @@ class ChatConsumer(ConversationStream):
     async def connect(self) -> None:
         self.owner_token = await owner_token_from_scope(self.scope) or owner_token_ephemeral()
         await self.accept()
+        if self.client_ip and not await connection_open(
+            key=f"ws:{self.client_ip}", limit=settings.CHAT_CONNECTIONS_PER_IP
+        ):
+            # Accepted first, so the page can show why instead of a bare refused handshake.
+            await self._send(TooManyConnections().as_frame())
+            await self.close(code=TOO_MANY)
+            return
+        self.ip_counted = True
         self.counted = True
         metrics.SOCKETS.labels(kind=self.socket_kind).inc()
         conversation = await database_sync_to_async(selectors.conversation_latest_for_owner)(
@@ -135,7 +156,10 @@ class ChatConsumer(ConversationStream):
         assert conversation_id is not None
         if isinstance(frame, MessageFrame):
             reply = await turns.shopper_message_receive(
-                conversation_id=conversation_id, rate_key=services.owner_hash(self.owner_token), frame=frame
+                conversation_id=conversation_id,
+                rate_key=services.owner_hash(self.owner_token),
+                frame=frame,
+                client_ip=self.client_ip,
             )
             if reply is not None:
                 await self._send(reply)

@@ -143,3 +143,8 @@ class ReplyInterrupted(ChatError):
 
     code = "reply_interrupted"
     default_message = "The reply was interrupted by a problem on our side. What arrived is kept; please ask again."
+
+
+class TooManyConnections(ChatError):
+    code = "too_many_connections"
+    default_message = "Too many chat windows are open from your network right now. Close a few, then reload this page."

@@ -8,17 +8,42 @@ import time
 from django.core.cache import cache
 
 
-async def rate_limit_hit(*, key: str, limit: int, window: int = 60) -> int | None:
-    """Count one hit against `key`. Returns None if allowed, else seconds until the window resets."""
+async def rate_limit_hit(*, key: str, limit: int, window: int = 60, cost: int = 1) -> int | None:
+    """Count `cost` (one hit, or bytes) against `key`. Returns None if allowed, else seconds
+    until the window resets."""
     now = time.time()
     bucket = int(now // window)
     cache_key = f"rl:{key}:{bucket}"
     await cache.aadd(cache_key, 0, timeout=window + 5)
     try:
-        count = await cache.aincr(cache_key)
+        count = await cache.aincr(cache_key, cost)
     except ValueError:  # expired between add and incr: start the window again
-        await cache.aset(cache_key, 1, timeout=window + 5)
-        count = 1
+        await cache.aset(cache_key, cost, timeout=window + 5)
+        count = cost
     if count <= limit:
         return None
     return max(1, int((bucket + 1) * window - now + 0.999))
+
+
+# Open sockets per address: a crashed process never decrements, so the count expires after a while.
+_OPEN_TTL = 3600
+
+
+async def connection_open(*, key: str, limit: int) -> bool:
+    """Count an open connection for `key`; False (and not counted) when `limit` are open."""
+    cache_key = f"open:{key}"
+    await cache.aadd(cache_key, 0, timeout=_OPEN_TTL)
+    count = await cache.aincr(cache_key)
+    await cache.atouch(cache_key, _OPEN_TTL)
+    if count > limit:
+        await cache.adecr(cache_key)
+        return False
+    return True
+
+
+async def connection_close(*, key: str) -> None:
+    try:
+        if await cache.adecr(f"open:{key}") < 0:
+            await cache.aset(f"open:{key}", 0, timeout=_OPEN_TTL)
+    except ValueError:  # expired meanwhile
+        pass

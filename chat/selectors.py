@@ -22,13 +22,22 @@ def conversation_get_for_owner(*, conversation_id: uuid.UUID | str, owner_token:
     return Conversation.objects.filter(pk=conversation_id, owner_hash=owner_hash(owner_token)).first()
 
 
+# A chat that just ended still opens on reload for this long, so the shopper can rate it.
+RATE_AFTER_CLOSE = timedelta(minutes=30)
+
+
 def conversation_latest_for_owner(*, owner_token: str) -> Conversation | None:
-    return (
-        Conversation.objects.filter(owner_hash=owner_hash(owner_token))
-        .exclude(status=Conversation.Status.CLOSED)
-        .order_by("-created_at")
-        .first()
+    """The conversation a page of this session opens: the latest open one, or one that ended
+    moments ago and is not rated yet."""
+    just_ended = Q(
+        status=Conversation.Status.CLOSED, rating__isnull=True, closed_at__gte=timezone.now() - RATE_AFTER_CLOSE
     )
+    latest = Conversation.objects.filter(owner_hash=owner_hash(owner_token)).order_by("-created_at").first()
+    if latest is None:
+        return None
+    if latest.status != Conversation.Status.CLOSED:
+        return latest
+    return Conversation.objects.filter(pk=latest.pk).filter(just_ended).first()
 
 
 def conversation_last_seq(*, conversation_id: uuid.UUID | str) -> int:
@@ -103,7 +112,12 @@ def conversation_snapshot(*, conversation_id: uuid.UUID | str) -> dict[str, Any]
     # Only what `last_seq` already covers: a message stored after we read it reaches the client
     # through the journal replay instead, so nothing shows twice or goes missing.
     messages = list(
-        Message.objects.filter(conversation_id=conversation_id, kind=Message.Kind.CHAT, seq__lte=conversation.last_seq)
+        Message.objects.filter(
+            conversation_id=conversation_id,
+            kind__in=[Message.Kind.CHAT, Message.Kind.NOTICE],
+            seq__lte=conversation.last_seq,
+        )
+        .select_related("feedback")
         .prefetch_related("attachments")
         .order_by("-seq")[:SNAPSHOT_MESSAGES]
     )

@@ -129,7 +129,8 @@ def conversation_close(*, conversation_id: uuid.UUID | str, seq: int, end_seq: i
         raise OwnedByOther(f"{display_name(owner)} is handling this conversation.")
     now = timezone.now()
     Conversation.objects.filter(pk=conversation_id).update(status=Status.CLOSED, closed_at=now, updated_at=now)
-    text = "You ended the chat." if user is None else f"{display_name(user)} closed the chat."
+    # Read by the shopper and by staff alike, so it names nobody's "you".
+    text = "The chat was ended." if user is None else f"{display_name(user)} closed the chat."
     return _notice(conversation_id=conversation_id, seq=seq, end_seq=end_seq, code="closed", text=text)
 
 

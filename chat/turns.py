@@ -72,7 +72,9 @@ async def _ack_frame(message: Message, *, seq: int | None) -> Event:
     return frame
 
 
-async def shopper_message_receive(*, conversation_id: str, rate_key: str, frame: MessageFrame) -> Event | None:
+async def shopper_message_receive(
+    *, conversation_id: str, rate_key: str, frame: MessageFrame, client_ip: str | None = None
+) -> Event | None:
     """Store the shopper's message, announce it, and start the reply.
 
     Returns a frame for the sending socket only when the message was already stored (a resend
@@ -89,6 +91,8 @@ async def shopper_message_receive(*, conversation_id: str, rate_key: str, frame:
     ):
         raise AttachmentNotFound()
     retry_after = await rate_limit_hit(key=f"msg:{rate_key}", limit=settings.CHAT_MESSAGES_PER_MINUTE)
+    if retry_after is None and client_ip:
+        retry_after = await rate_limit_hit(key=f"msg-ip:{client_ip}", limit=settings.CHAT_MESSAGES_PER_MINUTE_PER_IP)
     if retry_after is not None:
         raise RateLimited(
             f"You're sending messages too quickly. Please wait {retry_after} seconds and try again.",

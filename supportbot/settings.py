@@ -267,7 +267,10 @@ SERVE_MEDIA = env_bool("SERVE_MEDIA", True)
 CHAT_ALLOWED_ORIGINS = env_list("CHAT_ALLOWED_ORIGINS")  # empty: same hosts as ALLOWED_HOSTS
 CHAT_MAX_MESSAGE_CHARS = env_int("CHAT_MAX_MESSAGE_CHARS", 4000, minimum=1)
 CHAT_MAX_FRAME_BYTES = env_int("CHAT_MAX_FRAME_BYTES", 64 * 1024, minimum=1024)
-CHAT_MESSAGES_PER_MINUTE = env_int("CHAT_MESSAGES_PER_MINUTE", 20, minimum=1)
+CHAT_MESSAGES_PER_MINUTE = env_int("CHAT_MESSAGES_PER_MINUTE", 20, minimum=1)  # per browser session
+# Per client address (a shop's office or a mobile carrier may put many shoppers behind one).
+CHAT_MESSAGES_PER_MINUTE_PER_IP = env_int("CHAT_MESSAGES_PER_MINUTE_PER_IP", 120, minimum=1)
+CHAT_CONNECTIONS_PER_IP = env_int("CHAT_CONNECTIONS_PER_IP", 50, minimum=1)  # open websockets at once
 # Deltas arriving within this window go to the shopper as one frame.
 CHAT_COALESCE_MS = env_int("CHAT_COALESCE_MS", 30, minimum=0)
 # How long the journal keeps a conversation's recent events for resume.
@@ -286,6 +289,9 @@ CHAT_STAFF_ONLINE_SECONDS = env_int("CHAT_STAFF_ONLINE_SECONDS", 90, minimum=10)
 
 CHAT_MAX_ATTACHMENTS = env_int("CHAT_MAX_ATTACHMENTS", 4, minimum=0)  # per message
 CHAT_UPLOADS_PER_MINUTE = env_int("CHAT_UPLOADS_PER_MINUTE", 20, minimum=1)  # per browser session
+CHAT_UPLOADS_PER_HOUR = env_int("CHAT_UPLOADS_PER_HOUR", 100, minimum=1)  # per browser session
+CHAT_UPLOAD_BYTES_PER_HOUR = env_int("CHAT_UPLOAD_BYTES_PER_HOUR", 200 * 1024 * 1024, minimum=1024)  # per session
+CHAT_UPLOADS_PER_HOUR_PER_IP = env_int("CHAT_UPLOADS_PER_HOUR_PER_IP", 500, minimum=1)
 # Uploads not attached to a message within this many hours are deleted by `manage.py media_cleanup`.
 CHAT_UPLOAD_ORPHAN_HOURS = env_int("CHAT_UPLOAD_ORPHAN_HOURS", 24, minimum=1)
 # Threads for CPU-bound media work (Pillow, ffmpeg, transcription) per process.

@@ -1,6 +1,7 @@
 // The shopper's chat page: speaks the websocket protocol of docs/protocol.md.
-// Plain ES2020, no build step. markdown-it, DOMPurify and the media scripts (media-view.js,
-// attachments.js, recorder.js: window.supportbotMedia) are loaded before this file (defer).
+// Plain ES2020, no build step. Loaded last (defer keeps the order), after markdown-it, DOMPurify,
+// the media scripts (media-view.js, attachments.js, recorder.js: window.supportbotMedia), the
+// transcript renderers (render.js), the thumbs (feedback.js) and the hand-off controls (handoff.js).
 (() => {
   "use strict";
 
@@ -14,6 +15,8 @@
   const notice = document.getElementById("notice");
   const statusLine = document.getElementById("status");
   const photoButton = document.getElementById("photo");
+  const micButton = document.getElementById("mic");
+  const closedHint = document.getElementById("closed-hint");
   const media = window.supportbotMedia;
   let tray = null; // the photos and voice notes waiting in the composer (attachments.js)
   let recorder = null; // the mic button (recorder.js)
@@ -32,14 +35,8 @@
   const REFUSED_MESSAGE_CODES = new Set([
     "message_empty", "message_too_long", "frame_too_large", "rate_limited",
     "reply_in_progress", "invalid_frame", "invalid_json", "too_many_attachments", "attachment_not_found",
+    "conversation_closed",
   ]);
-  const LABELS = {
-    pending: "Sending…",
-    stopped: "Stopped",
-    incomplete: "Reply cut off",
-    failed: "No reply — please try again",
-    failedUser: "Not sent",
-  };
 
   const state = {
     socket: null,
@@ -50,8 +47,6 @@
     lastSeq: Number(storageGet(STORE_SEQ)) || 0,
     // client_msg_id -> {text, attachments, el}, in the order they were sent (Map keeps insertion order).
     pending: new Map(),
-    streaming: null, // {id, text, el}
-    renderQueued: false,
     retries: 0,
     retryTimer: null,
     stickToBottom: true,
@@ -78,164 +73,22 @@
     storageSet(STORE_SEQ, seq);
   }
 
-  // --- Rendering ---
+  // --- Rendering (static/chat/render.js) ---
 
-  const markdown = createMarkdown();
+  const render = window.supportbotRender;
+  const shopName = root.dataset.shopName || "";
+  const bubbleOptions = {
+    staffLabel: (name) => (shopName ? `${name} · ${shopName} team` : name),
+  };
 
-  function createMarkdown() {
-    if (!window.markdownit || !window.DOMPurify) return null; // fall back to plain text
-    const md = window.markdownit({ html: false, linkify: true, breaks: true });
-    // Table alignment comes out as style="text-align:…", which the CSP refuses (and logs).
-    for (const rule of ["th_open", "td_open"]) {
-      md.renderer.rules[rule] = (tokens, idx, options, env, self) => {
-        const token = tokens[idx];
-        const align = /text-align:(left|right|center)/.exec(token.attrGet("style") || "");
-        token.attrs = (token.attrs || []).filter(([name]) => name !== "style");
-        if (align) token.attrJoin("class", `align-${align[1]}`);
-        return self.renderToken(tokens, idx, options);
-      };
-    }
-    // Other origins' images are blocked by the CSP (img-src 'self') and could track the
-    // shopper: show them as links instead.
-    const renderImage = md.renderer.rules.image;
-    md.renderer.rules.image = (tokens, idx, options, env, self) => {
-      const src = tokens[idx].attrGet("src") || "";
-      if (isSameOrigin(src)) return renderImage(tokens, idx, options, env, self);
-      const alt = self.renderInlineAsText(tokens[idx].children || [], options, env) || src;
-      return `<a href="${md.utils.escapeHtml(src)}">${md.utils.escapeHtml(alt)}</a>`;
-    };
-    window.DOMPurify.addHook("afterSanitizeAttributes", (node) => {
-      if (node.tagName === "A" && node.hasAttribute("href")) {
-        node.setAttribute("target", "_blank");
-        node.setAttribute("rel", "noopener noreferrer nofollow");
-      }
-    });
-    return md;
-  }
-
-  function isSameOrigin(url) {
-    try { return new URL(url, location.href).origin === location.origin; } catch { return false; }
-  }
-
-  function renderBody(body, role, text) {
-    if (role === "assistant" && markdown) {
-      // Markdown without raw HTML, then sanitized anyway: the text is untrusted.
-      const html = markdown.render(text);
-      body.innerHTML = window.DOMPurify.sanitize(html, {
-        FORBID_ATTR: ["style"], FORBID_TAGS: ["style", "form", "input", "button"],
-      });
-    } else {
-      body.textContent = text;
-    }
-  }
-
-  function createBubble({ id, role, author, status, text, products, attachments }) {
-    const el = document.createElement("div");
-    el.className = "msg";
-    el.dataset.role = role;
-    el.dataset.author = author;
-    const who = document.createElement("span");
-    who.className = "msg-author";
-    who.textContent = { shopper: "You", bot: "Assistant", staff: "Staff", system: "Notice" }[author] || author;
-    const body = document.createElement("div");
-    body.className = "msg-body";
-    el.append(who, body);
-    if (id) el.dataset.messageId = id;
-    renderBody(body, role, text || "");
-    if (media) media.renderAttachments(el, attachments);
-    setStatus(el, status);
-    renderCards(el, products);
+  function createBubble(message) {
+    const el = render.createBubble(message, bubbleOptions);
+    feedback.decorate(el, message);
     return el;
   }
 
-  // --- Product cards: structured data from the server, built with DOM calls, never HTML ---
-
-  const STOCK_LABELS = { in_stock: "In stock", low_stock: "Only a few left", out_of_stock: "Out of stock" };
-
-  function safeUrl(url, { sameOriginOnly = false } = {}) {
-    if (!url) return null;
-    try {
-      const parsed = new URL(url, location.href);
-      if (parsed.protocol !== "https:" && parsed.protocol !== "http:") return null;
-      // Images from elsewhere are refused by the page's CSP (and could track the shopper).
-      if (sameOriginOnly && parsed.origin !== location.origin) return null;
-      return parsed.href;
-    } catch {
-      return null;
-    }
-  }
-
-  function renderCards(el, cards) {
-    el.querySelector(".msg-products")?.remove();
-    if (!Array.isArray(cards) || cards.length === 0) return;
-    const wrap = document.createElement("div");
-    wrap.className = "msg-products";
-    wrap.setAttribute("role", "list");
-    wrap.setAttribute("aria-label", "Products mentioned");
-    for (const card of cards) wrap.append(createCard(card));
-    el.append(wrap);
-  }
-
-  function createCard(card) {
-    const link = safeUrl(card.url);
-    const item = document.createElement(link ? "a" : "div");
-    item.className = "product-card";
-    item.setAttribute("role", "listitem");
-    item.dataset.handle = card.handle || "";
-    if (link) {
-      item.href = link;
-      item.target = "_blank";
-      item.rel = "noopener noreferrer";
-    }
-    const image = safeUrl(card.image, { sameOriginOnly: true });
-    if (image) {
-      const img = document.createElement("img");
-      img.className = "product-card-image";
-      img.src = image;
-      img.alt = "";
-      img.loading = "lazy";
-      item.append(img);
-    }
-    const title = document.createElement("span");
-    title.className = "product-card-title";
-    title.textContent = card.title || "";
-    const price = document.createElement("span");
-    price.className = "product-card-price";
-    const range = card.price_max ? `${card.price}–${card.price_max}` : card.price;
-    price.textContent = range ? `${range} ${card.currency || ""}`.trim() : "";
-    if (card.compare_at_price) {
-      const was = document.createElement("s");
-      was.textContent = card.compare_at_price;
-      was.setAttribute("aria-label", `was ${card.compare_at_price}`);
-      price.append(" ", was);
-    }
-    const stock = document.createElement("span");
-    stock.className = "product-card-stock";
-    stock.dataset.stock = card.stock || "";
-    stock.textContent = STOCK_LABELS[card.stock] || "";
-    item.append(title, price, stock);
-    return item;
-  }
-
-  // Sets data-status and the small plain label shown under unfinished messages.
-  function setStatus(el, status) {
-    el.dataset.status = status;
-    el.querySelector(".msg-label")?.remove();
-    let label = LABELS[status];
-    if (status === "failed" && el.dataset.role === "user") label = LABELS.failedUser;
-    if (label) {
-      const span = document.createElement("span");
-      span.className = "msg-label";
-      span.textContent = label;
-      el.append(span);
-    }
-    // Screen readers hear the reply once it is finished, not token by token.
-    if (status === "streaming") el.setAttribute("aria-busy", "true");
-    else el.removeAttribute("aria-busy");
-  }
-
   function findMessage(id) {
-    return id ? list.querySelector(`.msg[data-message-id="${CSS.escape(id)}"]`) : null;
+    return render.findMessage(list, id);
   }
 
   function appendMessage(el) {
@@ -247,82 +100,32 @@
     if (state.stickToBottom) list.scrollTop = list.scrollHeight;
   }
 
-  // --- Streaming replies ---
+  const feedback = window.supportbotFeedback.create({ list, send: sendFrame, notify: showNotice });
+  const handoff = window.supportbotHandoff.create({ send: sendFrame, notify: showNotice, onChange: updateControls });
+  const typingOut = render.createTypingSender({ input, send: sendFrame, allowed: () => handoff.status === "staff" });
 
-  function startReply(id) {
-    let el = findMessage(id);
-    if (el) {
-      el.querySelector(".msg-body").replaceChildren();
-    } else {
-      el = createBubble({ id, role: "assistant", author: "bot", status: "streaming", text: "" });
-      list.append(el);
-    }
-    setStatus(el, "streaming");
-    const typing = document.createElement("span");
-    typing.className = "typing";
-    typing.setAttribute("aria-hidden", "true");
-    typing.append(document.createElement("span"), document.createElement("span"), document.createElement("span"));
-    el.querySelector(".msg-body").append(typing);
-    state.streaming = { id, text: "", el };
-    scrollIfSticky();
-    updateControls();
-  }
-
-  // One re-render per animation frame however many deltas arrive in between.
-  function queueRender() {
-    if (state.renderQueued) return;
-    state.renderQueued = true;
-    requestAnimationFrame(() => {
-      state.renderQueued = false;
-      renderStreaming();
-    });
-  }
-
-  function setReplyNotice(el, text) {
-    let note = el.querySelector(".msg-notice");
-    if (!text) return note?.remove();
-    if (!note) {
-      note = document.createElement("span");
-      note.className = "msg-notice";
-      el.append(note);
-    }
-    note.textContent = text;
-  }
-
-  function renderStreaming() {
-    const reply = state.streaming;
-    if (!reply || !reply.text) return; // keep the typing indicator until there is text
-    setReplyNotice(reply.el, "");
-    renderBody(reply.el.querySelector(".msg-body"), "assistant", reply.text);
-    scrollIfSticky();
-  }
-
-  function finishReply(id, status) {
-    const reply = state.streaming && state.streaming.id === id ? state.streaming : null;
-    const el = reply ? reply.el : findMessage(id);
-    if (el) {
-      if (reply) renderBody(el.querySelector(".msg-body"), "assistant", reply.text);
-      el.querySelector(".typing")?.remove();
-      setReplyNotice(el, "");
-      setStatus(el, status || "complete");
-    }
-    if (reply) state.streaming = null;
-    stopButton.disabled = false;
-    scrollIfSticky();
-    updateControls();
-  }
+  const replies = render.createReplyStream({
+    list,
+    bubble: createBubble,
+    scroll: scrollIfSticky,
+    onChange: () => {
+      if (!replies.current) stopButton.disabled = false; // a reply ended: Stop works again next time
+      updateControls();
+    },
+    onEnd: (el, status) => feedback.decorate(el, { id: el.dataset.messageId, author: "bot", kind: "chat", status }),
+  });
 
   // --- Frames from the server ---
 
   const handlers = {
     conversation(frame) {
-      // Uploads belong to one conversation: a different one (a new session) can't use them.
+      // Uploads belong to one conversation: a different one (a new session, a new chat) can't use them.
       if (state.uploadConversationId && state.uploadConversationId !== frame.id) tray?.clear();
       state.uploadConversationId = frame.id;
       state.conversationId = frame.id;
       storageSet(STORE_CONVERSATION, frame.id);
       setLastSeq(Number(frame.seq) || 0);
-      state.streaming = null;
+      replies.reset();
       state.ready = true;
       stopButton.disabled = false;
       state.retries = 0; // the server answered: the next outage starts from a short delay again
@@ -341,6 +144,8 @@
       state.stickToBottom = true;
       scrollIfSticky();
       setConnection("connected");
+      handoff.apply(frame, { fresh: true });
+      handoff.ready(true);
       for (const [clientId, p] of state.pending) sendFrame(messageFrame(clientId, p));
       updateControls();
     },
@@ -356,7 +161,7 @@
         } else {
           mine.el.dataset.messageId = id;
           if (media && Array.isArray(frame.message?.attachments)) media.renderAttachments(mine.el, frame.message.attachments);
-          setStatus(mine.el, "complete");
+          render.setStatus(mine.el, "complete");
         }
       } else if (frame.message && !findMessage(id)) {
         appendMessage(createBubble(frame.message)); // sent from another tab
@@ -364,35 +169,58 @@
       updateControls();
     },
 
+    "message.new"(frame) {
+      // A staff member's message or a notice ("Ana joined the chat").
+      const message = frame.message;
+      if (!message) return;
+      handoff.messageArrived(message);
+      if (!findMessage(message.id)) appendMessage(createBubble(message));
+    },
+
+    "conversation.state"(frame) {
+      handoff.apply(frame);
+    },
+
+    typing(frame) {
+      handoff.typing(frame);
+    },
+
+    "feedback.ack"(frame) {
+      feedback.ack(frame);
+    },
+
+    "rating.ack"(frame) {
+      handoff.ratingAck(frame);
+    },
+
     "reply.start"(frame) {
-      startReply(frame.message_id);
+      replies.start(frame.message_id);
     },
 
     "reply.notice"(frame) {
       // "You're number 3 in line" / "Still working…": shown in the waiting bubble until text comes.
-      if (!state.streaming || state.streaming.id !== frame.message_id) startReply(frame.message_id);
-      setReplyNotice(state.streaming.el, frame.message || "");
+      replies.notice(frame.message_id, frame.message);
     },
+
     "reply.delta"(frame) {
-      // A delta without its start (e.g. a replay cut short) still gets a bubble.
-      if (!state.streaming || state.streaming.id !== frame.message_id) startReply(frame.message_id);
-      state.streaming.text += frame.text || "";
-      queueRender();
+      replies.delta(frame.message_id, frame.text);
     },
 
     "reply.products"(frame) {
-      const el = state.streaming?.id === frame.message_id ? state.streaming.el : findMessage(frame.message_id);
-      if (el) renderCards(el, frame.products);
-      scrollIfSticky();
+      replies.products(frame.message_id, frame.products);
     },
 
     "reply.end"(frame) {
-      finishReply(frame.message_id, frame.status);
+      replies.end(frame.message_id, frame.status);
     },
 
     error(frame) {
       showNotice(frame.message || "Something went wrong. Please try again.");
-      const refused = typeof frame.seq !== "number" && REFUSED_MESSAGE_CODES.has(frame.code);
+      const frameError = typeof frame.seq !== "number";
+      if (!frameError) return;
+      if (frame.code === "invalid_feedback") feedback.refused();
+      handoff.refused();
+      const refused = REFUSED_MESSAGE_CODES.has(frame.code);
       // Attachments that were not found can't be sent again: the shopper attaches them anew.
       if (refused && state.pending.size) refuseOldestPending({ keepAttachments: frame.code !== "attachment_not_found" });
     },
@@ -402,7 +230,7 @@
   function refuseOldestPending({ keepAttachments }) {
     const [clientId, p] = state.pending.entries().next().value;
     state.pending.delete(clientId);
-    setStatus(p.el, "failed");
+    render.setStatus(p.el, "failed");
     if (keepAttachments && tray) tray.restore(p.attachments);
     input.value = input.value.trim() ? `${p.text}\n${input.value}` : p.text;
     inputChanged();
@@ -447,7 +275,8 @@
   }
 
   function scheduleReconnect() {
-    state.streaming = null; // the next `conversation` frame rebuilds the list, replay included
+    replies.reset(); // the next `conversation` frame rebuilds the list, replay included
+    handoff.ready(false);
     setConnection(navigator.onLine === false ? "offline" : "reconnecting");
     const delay = Math.min(10000, 500 * 2 ** state.retries);
     state.retries += 1;
@@ -481,16 +310,6 @@
 
   // --- Composer ---
 
-  function newClientId() {
-    if (crypto.randomUUID) return crypto.randomUUID();
-    // randomUUID needs a secure context; plain http on a LAN address still deserves a chat.
-    const b = crypto.getRandomValues(new Uint8Array(16));
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    const hex = [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
-    return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
-  }
-
   // The server counts characters as code points (Python len), not UTF-16 units.
   function charCount(text) {
     return [...text].length;
@@ -511,7 +330,7 @@
       showNotice(`Your message is ${count} characters long; the limit is ${maxChars}. Please shorten it.`);
       return;
     }
-    const clientId = newClientId();
+    const clientId = render.newClientId();
     const el = createBubble({ role: "user", author: "shopper", status: "pending", text, attachments });
     const pending = { text, attachments, el };
     state.pending.set(clientId, pending);
@@ -519,6 +338,7 @@
     appendMessage(el);
     // If the socket is down the message waits, visibly pending, and goes out on reconnect.
     sendFrame(messageFrame(clientId, pending));
+    typingOut.stop();
     // The files now show in the pending bubble; a refusal puts them back into the composer.
     tray?.clear();
     input.value = "";
@@ -531,13 +351,19 @@
   function canSend() {
     // A message waits for its uploads (and a recording in progress) so none is left behind.
     const mediaBusy = Boolean(tray?.uploading() || recorder?.recording);
-    return !state.streaming && state.pending.size === 0 && !mediaBusy;
+    return !replies.current && state.pending.size === 0 && !mediaBusy && !handoff.closed;
   }
 
   function updateControls() {
+    const closed = handoff.closed;
     sendButton.disabled = !canSend();
-    stopButton.hidden = !state.streaming || !state.socket;
-    root.dataset.busy = state.streaming ? "true" : "false";
+    stopButton.hidden = !replies.current || !state.socket;
+    root.dataset.busy = replies.current ? "true" : "false";
+    root.dataset.conversationStatus = handoff.status || "";
+    // A closed chat takes no more messages: the hint points to "Start a new chat".
+    input.disabled = closed;
+    closedHint.hidden = !closed;
+    for (const button of [photoButton, micButton]) if (button) button.disabled = closed;
   }
 
   function inputChanged() {
@@ -649,9 +475,10 @@
   // On phones, focusing on load would throw the keyboard over the conversation.
   if (!matchMedia("(pointer: coarse)").matches) input.focus();
 
-  // For debugging from the console and for browser tests; nothing else is global.
+  // For debugging from the console and for browser tests.
   window.supportbotChat = {
     get conversationId() { return state.conversationId; },
+    get status() { return handoff.status; },
     get lastSeq() { return state.lastSeq; },
     get connected() { return state.socket?.readyState === WebSocket.OPEN; },
     get pending() { return state.pending.size; },

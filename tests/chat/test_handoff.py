@@ -195,6 +195,9 @@ async def test_takeover_silences_the_bot_and_staff_talk_to_the_shopper(fake_open
 
     codes = [m.notice_code for m in await stored(conversation_id) if m.kind == "notice"]
     assert codes == ["staff_joined", "returned_to_bot"]
+    snapshot = await ana.open(conversation_id)  # a reload or a staff page shows the notices too
+    assert [m["notice_code"] for m in snapshot["messages"] if m["kind"] == "notice"] == codes
+    assert next(m for m in snapshot["messages"] if m["author"] == "staff")["author_name"] == "Ana"
     for socket in (shopper, ana, bob):
         await socket.disconnect()
 
@@ -234,7 +237,9 @@ async def test_the_model_can_hand_the_conversation_to_a_person(fake_openai):
 
 
 async def test_feedback_end_rating_and_restart(fake_openai):
-    shopper, conversation_id = await shopper_connected()
+    session = await browser_session()
+    shopper = Shopper(session)
+    conversation_id = (await shopper.connect())["id"]
     frames = await shopper.turn("Do you have tents?")
     reply_id = frames[-1]["message_id"]
     user_id = next(f for f in frames if f["type"] == "message.ack")["message_id"]
@@ -252,6 +257,9 @@ async def test_feedback_end_rating_and_restart(fake_openai):
     await shopper.send({"type": "end"})
     closed = (await shopper.recv_until("message.new"))[-1]["message"]
     assert closed["notice_code"] == "closed" and (await shopper.recv())["status"] == "closed"
+    reload = Shopper(session)  # a reload right after ending still shows it, to be rated
+    assert (await reload.connect())["id"] == conversation_id
+    await reload.disconnect()
     await shopper.send({"type": "rating", "value": 4, "comment": "Quick and helpful"})
     assert await shopper.recv() == {"type": "rating.ack", "value": 4}
     await shopper.say("One more thing")
@@ -267,6 +275,9 @@ async def test_feedback_end_rating_and_restart(fake_openai):
     assert fresh["type"] == "conversation" and fresh["id"] != conversation_id and fresh["messages"] == []
     assert fresh["status"] == "bot"
     await shopper.disconnect()
+    rated = Shopper(session)  # once rated, a reload opens the new conversation
+    assert (await rated.connect())["id"] == fresh["id"]
+    await rated.disconnect()
 
 
 async def test_staff_can_close_a_conversation_and_the_shopper_may_rate_it(fake_openai):

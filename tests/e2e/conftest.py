@@ -42,8 +42,9 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def daphne_server(fake_openai_server: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Daphne serving the app from a fresh SQLite database, pointed at the loopback model."""
+def live_env(fake_openai_server: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The environment Daphne runs with: a fresh, migrated SQLite database with the demo catalog.
+    `manage_py(live_env, ...)` works on that same database (e.g. to create a staff user)."""
     var_dir = tmp_path_factory.mktemp("live")
     env = {
         **{k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}},
@@ -53,14 +54,29 @@ def daphne_server(fake_openai_server: FakeOpenAI, tmp_path_factory: pytest.TempP
         "SHOP_NAME": "Northpeak Outfitters",
         "SHOP_PRODUCT_URL": "https://shop.example/products/{handle}",
     }
-    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
-    subprocess.run([sys.executable, "manage.py", "load_demo_catalog", "-v0"], cwd=ROOT, env=env, check=True)
+    manage_py(env, "migrate", "--noinput", "-v0")
+    manage_py(env, "load_demo_catalog", "-v0")
+    return env
+
+
+def manage_py(env: dict[str, str], *args: str) -> str:
+    """Run `manage.py` with the live server's environment; its output (errors go to stderr)."""
+    done = subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True, stdout=subprocess.PIPE, text=True
+    )
+    return done.stdout
+
+
+@pytest.fixture(scope="session")
+def daphne_server(live_env: dict[str, str]) -> Iterator[str]:
+    """Daphne serving the app from a fresh SQLite database, pointed at the loopback model."""
+    var_dir = Path(live_env["SUPPORTBOT_VAR_DIR"])
     port = _free_port()
     log = (var_dir / "daphne.log").open("w")
     process = subprocess.Popen(
         [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "supportbot.asgi:application"],
         cwd=ROOT,
-        env=env,
+        env=live_env,
         stdout=log,
         stderr=subprocess.STDOUT,
     )
