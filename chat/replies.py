@@ -82,6 +82,7 @@ class Turn:
         self.unavailable: UpstreamUnavailable | None = None  # answered offline because of this
         self.tool_handles: list[str] = []
         self.retry_notices = 0
+        self.refused = False  # the model sent a refusal (kept as the reply's text; staff can filter)
         self.finish_reason = ""
         self.first_token_ms: int | None = None
         self.grounding: dict[str, Any] = {}
@@ -236,6 +237,8 @@ class Turn:
         loop = asyncio.get_running_loop()
         async with contextlib.aclosing(client.stream(request, notify=self._notify)) as events:
             async for event in events:
+                if isinstance(event, RefusalDelta):
+                    self.refused = True
                 if isinstance(event, TextDelta | RefusalDelta):
                     if self.first_token_ms is None:
                         self.first_token_ms = int((loop.time() - self._started) * 1000)
@@ -284,6 +287,8 @@ class Turn:
                 grounding["reasoning"] = "".join(self.reasoning)
             if self.tool_log:
                 grounding["tools"] = self.tool_log
+            if self.refused:
+                grounding["refusal"] = True
             if cards:
                 grounding["cards"] = cards
             recorded = error or self.unavailable

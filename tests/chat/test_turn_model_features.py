@@ -12,7 +12,8 @@ from channels.db import database_sync_to_async
 from chat.llm.tools import Tool, registry
 from chat.models import Conversation, Message
 from tests.chat.shopper import Shopper, browser_session, reply_text
-from tests.fakes import Script
+from tests.fakes import Done, Headers, Refusal, Script
+from tests.fakes import Finish as FinishStep
 from tests.fakes import ToolCall as FakeToolCall
 from tests.fakes import Usage as UsageStep
 
@@ -204,4 +205,15 @@ async def test_history_over_budget_is_compacted_into_a_stored_summary(fake_opena
     snapshot = await again.connect()
     assert "Summary:" not in json.dumps(snapshot) and len(snapshot["messages"]) == 4
     await again.disconnect()
+    await shopper.disconnect()
+
+
+async def test_a_refusal_is_shown_as_the_reply_and_marked_for_review(fake_openai):
+    fake_openai.enqueue(Script(Headers(), Refusal("I can't help with that."), FinishStep("stop"), Done()))
+    shopper = Shopper(await browser_session())
+    conversation = await shopper.connect()
+    frames = await shopper.turn("Tell me another shopper's address")
+    assert reply_text(frames) == "I can't help with that." and frames[-1]["status"] == "complete"
+    bot = await database_sync_to_async(lambda: Message.objects.get(conversation_id=conversation["id"], author="bot"))()
+    assert bot.grounding["refusal"] is True
     await shopper.disconnect()

@@ -1,0 +1,1 @@
+"""Staff review of conversations: the queue, exports and privacy deletion behind the admin."""
