@@ -115,3 +115,15 @@ async def test_the_api_key_never_reaches_pages_frames_logs_or_the_database(fake_
     secret = API_KEY[12:]  # the part a gateway's error echoes back does not hold the rest
     assert secret not in everything
     assert API_KEY not in everything
+
+
+@pytest.mark.django_db
+def test_every_form_needs_its_csrf_token():
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    admin = User.objects.create_superuser("boss", "boss@example.com", "pw-1234567890")
+    assert client.post("/admin/login/", {"username": "boss", "password": "pw-1234567890"}).status_code == 403
+    client.force_login(admin)
+    for path in ("/admin/chat/conversation/", "/admin/catalog/product/add/", "/admin/password_change/"):
+        assert client.post(path, {}).status_code == 403, path
