@@ -30,7 +30,9 @@ def display_name(user: Any) -> str:
 
 
 def _locked(conversation_id: uuid.UUID | str) -> Conversation:
-    return Conversation.objects.select_for_update().select_related("assigned_to").get(pk=conversation_id)
+    # of=self: the staff member is read along, but only the conversation row is locked (PostgreSQL
+    # cannot lock the nullable side of the join).
+    return Conversation.objects.select_for_update(of=("self",)).select_related("assigned_to").get(pk=conversation_id)
 
 
 def _notice(*, conversation_id: uuid.UUID | str, seq: int, end_seq: int, code: str, text: str) -> Message:

@@ -112,10 +112,28 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_str("REDIS_URL")
 if REDIS_URL:
+    from redis.asyncio.retry import Retry
+    from redis.backoff import ExponentialBackoff
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "capacity": 1000, "expiry": 30},
+            "CONFIG": {
+                "hosts": [
+                    {
+                        "address": REDIS_URL,
+                        # redis-py reads with a 5 s timeout by default: exactly channels-redis's
+                        # BZPOPMIN wait, so an idle socket's receive would time out and drop it.
+                        "socket_timeout": 15,
+                        # A Redis restart: reconnect and retry instead of failing the socket.
+                        "retry": Retry(ExponentialBackoff(cap=0.5, base=0.05), 3),
+                        "retry_on_error": [RedisConnectionError],
+                    }
+                ],
+                "capacity": 1000,
+                "expiry": 30,
+            },
         }
     }
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
