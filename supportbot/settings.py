@@ -118,14 +118,11 @@ if REDIS_URL:
 
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "BACKEND": "supportbot.channel_layer.RedisChannelLayer",
             "CONFIG": {
                 "hosts": [
                     {
                         "address": REDIS_URL,
-                        # redis-py reads with a 5 s timeout by default: exactly channels-redis's
-                        # BZPOPMIN wait, so an idle socket's receive would time out and drop it.
-                        "socket_timeout": 15,
                         # A Redis restart: reconnect and retry instead of failing the socket.
                         "retry": Retry(ExponentialBackoff(cap=0.5, base=0.05), 3),
                         "retry_on_error": [RedisConnectionError],
