@@ -24,9 +24,6 @@ from typing import Any, Protocol
 import msgspec
 import redis.asyncio as aioredis
 from django.conf import settings
-from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
 
 Event = dict[str, Any]
 
@@ -177,10 +174,7 @@ class RedisJournal:
         loop = asyncio.get_running_loop()
         client = self._clients.get(loop)
         if client is None:
-            # Reconnect and retry after a Redis restart rather than failing the socket or turn.
-            client = aioredis.Redis.from_url(
-                self._url, retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 3), retry_on_error=[RedisConnectionError]
-            )
+            client = aioredis.Redis.from_url(self._url)
             self._clients[loop] = client
         return client
 

@@ -112,20 +112,13 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_str("REDIS_URL")
 if REDIS_URL:
-    from redis.asyncio.retry import Retry
-    from redis.backoff import ExponentialBackoff
-    from redis.exceptions import ConnectionError as RedisConnectionError
-
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "supportbot.channel_layer.RedisChannelLayer",
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
                 "hosts": [
                     {
                         "address": REDIS_URL,
-                        # A Redis restart: reconnect and retry instead of failing the socket.
-                        "retry": Retry(ExponentialBackoff(cap=0.5, base=0.05), 3),
-                        "retry_on_error": [RedisConnectionError],
                     }
                 ],
                 "capacity": 1000,
