@@ -36,10 +36,12 @@ def unfinished_replies(events: list[Event]) -> list[str]:
     return [str(e["message_id"]) for e in events if e["type"] == "reply.start" and e["message_id"] not in ended]
 
 
-async def replies_orphaned_finish(*, conversation_id: str) -> int:
+async def replies_orphaned_finish(*, conversation_id: str, last_stored: int | None = None) -> int:
     """Store and end every reply of the conversation left unfinished by a dead process. The
-    caller must hold the conversation's lease (so no live turn is streaming). Returns how many."""
-    last_stored = await database_sync_to_async(selectors.conversation_last_seq)(conversation_id=conversation_id)
+    caller must hold the conversation's lease (so no live turn is streaming). `last_stored`: the
+    conversation's last_seq, if the caller has just read it. Returns how many."""
+    if last_stored is None:
+        last_stored = await database_sync_to_async(selectors.conversation_last_seq)(conversation_id=conversation_id)
     events = await get_journal().since(conversation_id, last_stored) or []
     finished = 0
     for reply_id in unfinished_replies(events):

@@ -109,8 +109,10 @@ async def shopper_message_receive(
     try:
         # Holding the lease, no reply of this conversation is streaming: one that started and
         # never ended belonged to a process that died. Store what it streamed first.
-        await replies_orphaned_finish(conversation_id=conversation_id)
         floor = await database_sync_to_async(selectors.conversation_last_seq)(conversation_id=conversation_id)
+        if await replies_orphaned_finish(conversation_id=conversation_id, last_stored=floor):
+            # Finishing them stored events: the next seq starts above them.
+            floor = await database_sync_to_async(selectors.conversation_last_seq)(conversation_id=conversation_id)
         seq = await seq_next(conversation_id=conversation_id, floor=floor)
         try:
             message = await database_sync_to_async(services.message_create_from_shopper)(

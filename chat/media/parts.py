@@ -74,17 +74,19 @@ def has_media(message: Message) -> bool:
     return any(part.get("attachment") for part in message.parts)
 
 
+def _base64(name: str) -> str:
+    with attachments_storage().open(name, "rb") as file:
+        return base64.b64encode(file.read()).decode()
+
+
 def _data_url(attachment: Attachment) -> str:
-    field = attachment.model_file or attachment.file
-    with attachments_storage().open(field.name, "rb") as file:
-        data = base64.b64encode(file.read()).decode()
+    data = _base64((attachment.model_file or attachment.file).name)
     content_type = attachment.model_content_type or attachment.content_type
     return f"data:{content_type};base64,{data}"
 
 
 def _audio_part(attachment: Attachment) -> dict[str, Any]:
-    with attachments_storage().open(attachment.file.name, "rb") as file:
-        data = base64.b64encode(file.read()).decode()
+    data = _base64(attachment.file.name)
     audio_format = "wav" if attachment.content_type == "audio/wav" else "mp3"
     return {
         "type": "input_audio",
