@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from contextvars import ContextVar
 from decimal import Decimal
 from typing import Any
 
@@ -18,8 +19,14 @@ DESCRIPTION_CHARS = 300
 _WORDS = re.compile(r"[a-z0-9]+")
 
 
+# A turn on a storefront sets its site's product link (chat/replies.py); unset: SHOP_PRODUCT_URL.
+product_url_template: ContextVar[str | None] = ContextVar("product_url_template", default=None)
+
+
 def product_url(product: Product) -> str | None:
-    template = settings.SHOP_PRODUCT_URL
+    template = product_url_template.get()
+    if template is None:
+        template = settings.SHOP_PRODUCT_URL
     return template.format(handle=product.handle) if template else None
 
 

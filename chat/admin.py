@@ -9,7 +9,7 @@
 - Actions (chat/review/admin_actions.py): mark reviewed, flag, export JSON/CSV for reviewers;
   deleting a shopper's data, files included, only with `delete_shopper_data`.
 
-There is no Site model yet: when conversations belong to a site, add it as a column and a filter.
+Sites (the storefronts embedding the widget) have their own admin in chat/site_admin.py.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import URLPattern, path
 from django.utils import timezone
 
+from chat import site_admin  # noqa: F401  (registers SiteAdmin)
 from chat.models import Conversation, Tag
 from chat.review import filters
 from chat.review.admin_actions import REVIEW_PERMISSION, ConversationActionsAdmin
@@ -48,6 +49,7 @@ class TagAdmin(admin.ModelAdmin):
 
 LIST_DISPLAY = (
     "short_id",
+    "site",
     "started",
     "last_active",
     "status",
@@ -66,6 +68,7 @@ LIST_DISPLAY = (
 class ConversationAdmin(ConversationActionsAdmin):
     list_display = LIST_DISPLAY
     list_filter = (
+        ("site", admin.RelatedOnlyFieldListFilter),
         "status",
         "flagged",
         filters.ReviewedFilter,
@@ -83,8 +86,10 @@ class ConversationAdmin(ConversationActionsAdmin):
     )
     # Joins over messages and attachments: the admin adds DISTINCT when a search is on, and the
     # counts are subqueries (chat/review/selectors.py), so neither rows nor counts repeat.
-    search_fields = ("messages__text", "attachments__transcript")
-    search_help_text = "Searches what was said: message text and voice-note transcripts."
+    search_fields = ("messages__text", "attachments__transcript", "shopper_email", "=shopper_id")
+    search_help_text = (
+        "Searches what was said (message text, voice-note transcripts) and identified shoppers' email and id."
+    )
     date_hierarchy = "created_at"
     ordering = ("-created_at",)
     filter_horizontal = ("tags",)
@@ -103,6 +108,7 @@ class ConversationAdmin(ConversationActionsAdmin):
                 )
             },
         ),
+        ("Shopper", {"fields": ("site", "language", "shopper_id", "shopper_email", "shopper_name")}),
         ("Shopper's rating", {"fields": ("rating", "rating_comment")}),
         ("Model and cost", {"fields": ("model_tier", "models_used", "prompt_tokens", "completion_tokens", "cost")}),
         ("Review", {"fields": ("review_state", *REVIEW_FIELDS)}),
@@ -138,7 +144,7 @@ class ConversationAdmin(ConversationActionsAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Conversation]:
         # Not super(): it orders before the annotations that the queue's ordering needs exist.
-        queryset = Conversation.objects.all()
+        queryset = Conversation.objects.select_related("site")
         queryset = review_queue(queryset) if self.in_queue(request) else conversations_annotate(queryset)
         return queryset.order_by(*self.get_ordering(request))
 

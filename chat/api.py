@@ -10,24 +10,37 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
+from functools import wraps
+from typing import Any, cast
 
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.middleware.csrf import CsrfViewMiddleware
 from django.utils.http import content_disposition_header
+from django.utils.translation import gettext as _
 from django.views.csrf import csrf_failure as django_csrf_failure
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
 from chat import metrics, selectors
 from chat.errors import ChatError, CsrfFailed, MediaRefused
-from chat.media.selectors import attachment_get, attachment_serialize, attachments_pending_count
+from chat.media.selectors import (
+    attachment_get,
+    attachment_serialize,
+    attachment_signature_valid,
+    attachments_pending_count,
+)
 from chat.media.services import attachment_unsent_delete
+from chat.media.sniff import media_sniff
 from chat.media.storage import attachments_storage
 from chat.media.upload import attachment_upload
 from chat.media.workers import media_run, media_run_db
-from chat.models import Attachment, Conversation
-from chat.ownership import OWNER_SESSION_KEY
+from chat.models import Attachment, Conversation, Site
+from chat.ownership import OWNER_SESSION_KEY, owner_token_from_bearer
 from chat.ratelimit import rate_limit_hit
+from chat.sites import FeatureDisabled, SiteConfig, origin_allowed, origin_normalise, site_config, site_get_by_key
 
 logger = logging.getLogger(__name__)
 
@@ -43,29 +56,86 @@ def error_response(error: ChatError, status: int, headers: dict[str, str] | None
     return JsonResponse(body, status=status, headers=headers)
 
 
+def _bearer(request: HttpRequest) -> str | None:
+    return owner_token_from_bearer(request.headers.get("Authorization", ""))
+
+
+async def _request_site(request: HttpRequest) -> Site | None:
+    """The widget's site (X-Supportbot-Site), when it is known and switched on."""
+    site: Site | None = await database_sync_to_async(site_get_by_key)(request.headers.get("X-Supportbot-Site", ""))
+    return site if site is not None and site.enabled else None
+
+
 async def _owned_conversation(request: HttpRequest, conversation_id: uuid.UUID) -> Conversation | None:
-    token = await request.session.aget(OWNER_SESSION_KEY)
-    if not isinstance(token, str):
-        return None
+    """The conversation, if the caller holds it: the widget by its token (Authorization: Bearer,
+    with its site), the app's own page by its session."""
+    token = _bearer(request)
+    site_id: int | None = None
+    if token is not None:
+        site = await _request_site(request)
+        if site is None or not _origin_ok(request, site):
+            return None
+        site_id = site.pk
+    else:
+        session_token = await request.session.aget(OWNER_SESSION_KEY)
+        if not isinstance(session_token, str):
+            return None
+        token = session_token
     conversation: Conversation | None = await database_sync_to_async(selectors.conversation_get_for_owner)(
-        conversation_id=conversation_id, owner_token=token
+        conversation_id=conversation_id, owner_token=token, site_id=site_id
     )
     return conversation
 
 
+def _origin_ok(request: HttpRequest, site: Site) -> bool:
+    """A browser names the page that sent the request: it must be the app's own (the widget's
+    iframe) or one of the site's allowed origins. Non-browser clients send no Origin."""
+    origin = request.headers.get("Origin")
+    if not origin:
+        return True
+    own = origin_normalise(f"{request.scheme}://{request.get_host()}")
+    return origin_normalise(origin) == own or origin_allowed(site_config(site), origin)
+
+
+def csrf_unless_bearer(view: Callable[..., Awaitable[HttpResponse]]) -> Any:
+    """Django's CSRF check for the app's own page (cookies ride along, so a forged form could
+    use them); skipped for the widget's Bearer requests, which carry no ambient credentials."""
+
+    @wraps(view)
+    async def checked(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if _bearer(request) is None:
+            refused = _csrf.process_view(request, cast(Any, view), args, kwargs)
+            if refused is not None:
+                return refused
+        return await view(request, *args, **kwargs)
+
+    return csrf_exempt(checked)
+
+
+_csrf = CsrfViewMiddleware(lambda request: HttpResponse())
+
+
+@csrf_unless_bearer
 @require_POST
-async def attachment_create(request: HttpRequest, conversation_id: uuid.UUID) -> JsonResponse:
+async def attachment_create(request: HttpRequest, conversation_id: uuid.UUID) -> HttpResponse:
     """POST /api/conversations/<id>/attachments, multipart field `file` → 201 ATTACHMENT."""
     conversation = await _owned_conversation(request, conversation_id)
     if conversation is None:
         return error_response(ChatError(NOT_FOUND), 404)
+    site = await database_sync_to_async(lambda: conversation.site)()
+    config = site_config(site) if site is not None else None
+    if config is not None and not (config.photos or config.voice):
+        return error_response(FeatureDisabled(_("This chat does not take photos or voice notes.")), 403)
     owner = conversation.owner_hash
     ip = request.META.get("REMOTE_ADDR") or ""
     retry_after = await rate_limit_hit(key=f"upload:{owner}", limit=settings.CHAT_UPLOADS_PER_MINUTE)
-    for key, limit, window in (
+    limits = [
         (f"upload-h:{owner}", settings.CHAT_UPLOADS_PER_HOUR, 3600),
         (f"upload-ip:{ip}", settings.CHAT_UPLOADS_PER_HOUR_PER_IP, 3600),
-    ):
+    ]
+    if config is not None and config.uploads_per_hour:
+        limits.append((f"upload-site:{config.site_id}", config.uploads_per_hour, 3600))
+    for key, limit, window in limits:
         retry_after = retry_after or await rate_limit_hit(key=key, limit=limit, window=window)
     if retry_after is not None:
         message = f"You're sending files too quickly. Please wait {retry_after} seconds and try again."
@@ -102,6 +172,8 @@ async def attachment_create(request: HttpRequest, conversation_id: uuid.UUID) ->
         )
         return error_response(MediaRefused(message, code="rate_limited"), 429, {"Retry-After": str(waited)})
     try:
+        if config is not None:
+            _feature_check(config, media_sniff(data).kind)
         attachment = await attachment_upload(conversation_id=conversation.pk, data=data, filename=upload.name or "")
     except MediaRefused as refused:
         metrics.UPLOADS.labels(result=refused.code).inc()
@@ -116,13 +188,23 @@ async def attachment_create(request: HttpRequest, conversation_id: uuid.UUID) ->
     return JsonResponse(body, status=201)
 
 
-async def _may_read(request: HttpRequest, conversation_id: uuid.UUID) -> bool:
+def _feature_check(config: SiteConfig, kind: str) -> None:
+    if kind == "image" and not config.photos:
+        raise MediaRefused(_("This chat does not take photos."), code="feature_disabled", status=403)
+    if kind == "audio" and not config.voice:
+        raise MediaRefused(_("This chat does not take voice notes."), code="feature_disabled", status=403)
+
+
+async def _may_read(request: HttpRequest, conversation_id: uuid.UUID, attachment_id: uuid.UUID) -> bool:
+    if attachment_signature_valid(attachment_id, request.GET.get("s", "")):
+        return True
     user = await request.auser()
     if user.is_active and user.is_staff:
         return True
     return await _owned_conversation(request, conversation_id) is not None
 
 
+@csrf_unless_bearer
 async def attachment_detail(request: HttpRequest, conversation_id: uuid.UUID, attachment_id: uuid.UUID) -> HttpResponse:
     """GET the file; DELETE an upload the shopper removed before sending it."""
     if request.method == "DELETE":
@@ -146,7 +228,7 @@ async def attachment_file(
     request: HttpRequest, conversation_id: uuid.UUID, attachment_id: uuid.UUID, variant: str = "file"
 ) -> HttpResponse:
     """GET …/attachments/<id> (the photo or voice note) and …/attachments/<id>/thumb."""
-    if variant not in {"file", "thumb"} or not await _may_read(request, conversation_id):
+    if variant not in {"file", "thumb"} or not await _may_read(request, conversation_id, attachment_id):
         return error_response(ChatError(NOT_FOUND), 404)
     attachment: Attachment | None = await database_sync_to_async(attachment_get)(
         conversation_id=conversation_id, attachment_id=attachment_id

@@ -7,22 +7,31 @@ from __future__ import annotations
 import logging
 import time
 from typing import Any
+from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from django.utils import translation
+from django.utils.translation import get_supported_language_variant
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation.trans_real import parse_accept_lang_header
 
 from chat import handoff, metrics, selectors, services, states, turns
 from chat.errors import ChatError, ConversationNotFound, NotClosed, TooManyConnections
 from chat.events import conversation_group, turn_stop_request
+from chat.heartbeat import heartbeats
 from chat.journal import Event, get_journal
 from chat.models import Conversation
-from chat.ownership import owner_token_ephemeral, owner_token_from_scope
+from chat.origins import site_key_from_scope
+from chat.ownership import owner_token_ephemeral, owner_token_from_scope, owner_token_from_subprotocols
 from chat.protocol import (
     EndFrame,
     FeedbackFrame,
     HandoffFrame,
+    IdentifyFrame,
     MessageFrame,
+    PingFrame,
     RatingFrame,
     RestartFrame,
     ResumeFrame,
@@ -33,10 +42,24 @@ from chat.protocol import (
 )
 from chat.ratelimit import connection_close, connection_open
 from chat.recovery import orphans_watch, unfinished_replies
+from chat.sites import (
+    FeatureDisabled,
+    IdentifyInvalid,
+    SiteConfig,
+    SiteDisabled,
+    SiteUnknown,
+    identify_verify,
+    site_config,
+    site_get_by_key,
+)
 
 logger = logging.getLogger(__name__)
 
-TOO_MANY = 4429  # close code: over CHAT_CONNECTIONS_PER_IP
+TOO_MANY = 4429  # close code: over CHAT_CONNECTIONS_PER_IP or the site's connections_max
+SITE_UNKNOWN = 4404
+SITE_DISABLED = 4403
+# The subprotocol the widget asks for (with its token, see chat/ownership.py).
+SUBPROTOCOL = "supportbot.v1"
 # Typing indicators are relayed at most this often per socket (a client may send more).
 TYPING_INTERVAL = 1.0
 
@@ -52,12 +75,20 @@ class ConversationStream(AsyncWebsocketConsumer):
     socket_kind = "shopper"
     counted = False  # accepted and counted in metrics.SOCKETS
     ip_counted = False  # counted against CHAT_CONNECTIONS_PER_IP
+    site_counted = False  # counted against the site's connections_max
     _typing_sent = 0.0
+    last_sent = 0.0  # monotonic time of the last frame sent (chat/heartbeat.py)
+    language = settings.LANGUAGE_CODE
+    site: SiteConfig | None = None
 
     async def disconnect(self, code: int) -> None:
+        heartbeats.discard(self)
         if self.ip_counted and self.client_ip:
             await connection_close(key=f"ws:{self.client_ip}")
             self.ip_counted = False
+        if self.site_counted and self.site is not None:
+            await connection_close(key=f"ws-site:{self.site.site_id}")
+            self.site_counted = False
         if self.counted:
             metrics.SOCKETS.labels(kind=self.socket_kind).dec()
             self.counted = False
@@ -118,33 +149,60 @@ class ConversationStream(AsyncWebsocketConsumer):
         await self._send(event)
 
     async def _send(self, frame: Event) -> None:
-        await self.send(text_data=frame_encode(frame))
+        self.last_sent = time.monotonic()
+        with translation.override(self.language):
+            await self.send(text_data=frame_encode(frame))
+
+    async def heartbeat(self) -> None:
+        await self._send({"type": "ping"})
 
 
 class ChatConsumer(ConversationStream):
     owner_token: str
 
     async def connect(self) -> None:
-        self.owner_token = await owner_token_from_scope(self.scope) or owner_token_ephemeral()
-        await self.accept()
+        # The widget proves its conversation with a token it keeps (third-party iframes get no
+        # cookies); the app's own page with its session.
+        token = owner_token_from_subprotocols(self.scope)
+        self.owner_token = token or await owner_token_from_scope(self.scope) or owner_token_ephemeral()
+        await self.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in self.scope.get("subprotocols", []) else None)
+        key = site_key_from_scope(self.scope)
+        site = await database_sync_to_async(site_get_by_key)(key) if key else None
+        self.site = site_config(site) if site is not None else None
+        self.language = language_choose(self.scope, self.site)
+        # Accepted first, so the page can show why instead of a bare refused handshake.
+        if key and site is None:
+            return await self._refuse(SiteUnknown(), SITE_UNKNOWN)
+        if self.site is not None and not self.site.enabled:
+            return await self._refuse(SiteDisabled(), SITE_DISABLED)
         if self.client_ip and not await connection_open(
             key=f"ws:{self.client_ip}", limit=settings.CHAT_CONNECTIONS_PER_IP
         ):
-            # Accepted first, so the page can show why instead of a bare refused handshake.
-            await self._send(TooManyConnections().as_frame())
-            await self.close(code=TOO_MANY)
-            return
+            return await self._refuse(TooManyConnections(), TOO_MANY)
         self.ip_counted = True
+        if self.site is not None and self.site.connections_max:
+            if not await connection_open(key=f"ws-site:{self.site.site_id}", limit=self.site.connections_max):
+                return await self._refuse(TooManyConnections(SITE_BUSY), TOO_MANY)
+            self.site_counted = True
         self.counted = True
         metrics.SOCKETS.labels(kind=self.socket_kind).inc()
+        heartbeats.add(self)
+        site_id = self.site.site_id if self.site else None
         conversation = await database_sync_to_async(selectors.conversation_latest_for_owner)(
-            owner_token=self.owner_token
-        ) or await database_sync_to_async(services.conversation_create)(owner_token=self.owner_token)
+            owner_token=self.owner_token, site_id=site_id
+        ) or await database_sync_to_async(services.conversation_create)(
+            owner_token=self.owner_token, site_id=site_id, language=self.language
+        )
         await self._attach(str(conversation.id), after_seq=None)
+
+    async def _refuse(self, error: ChatError, code: int) -> None:
+        await self._send(error.as_frame())
+        await self.close(code=code)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         try:
-            await self._handle(frame_decode(text_data))
+            with translation.override(self.language):
+                await self._handle(frame_decode(text_data))
         except ChatError as exc:
             await self._send(exc.as_frame())
         except Exception:
@@ -154,12 +212,16 @@ class ChatConsumer(ConversationStream):
     async def _handle(self, frame: object) -> None:
         conversation_id = self.conversation_id
         assert conversation_id is not None
-        if isinstance(frame, MessageFrame):
+        if isinstance(frame, PingFrame):
+            await self._send({"type": "pong"})
+        elif isinstance(frame, MessageFrame):
             reply = await turns.shopper_message_receive(
                 conversation_id=conversation_id,
                 rate_key=services.owner_hash(self.owner_token),
                 frame=frame,
                 client_ip=self.client_ip,
+                site=self.site,
+                language=self.language,
             )
             if reply is not None:
                 await self._send(reply)
@@ -168,6 +230,8 @@ class ChatConsumer(ConversationStream):
         elif isinstance(frame, ResumeFrame):
             await self._resume(frame)
         elif isinstance(frame, HandoffFrame):
+            if self.site is not None and not self.site.handoff:
+                raise FeatureDisabled(HANDOFF_OFF)
             await handoff.handoff_request(conversation_id=conversation_id)
         elif isinstance(frame, TypingFrame):
             if self._typing_due(frame.active):
@@ -194,10 +258,27 @@ class ChatConsumer(ConversationStream):
             await handoff.lobby_notify(conversation_id=conversation_id)
         elif isinstance(frame, RestartFrame):
             await self._restart(conversation_id)
+        elif isinstance(frame, IdentifyFrame):
+            await self._identify(conversation_id, frame)
+
+    async def _identify(self, conversation_id: str, frame: IdentifyFrame) -> None:
+        """The shop's server vouches for the shopper (an HMAC of user_id and email with the site's
+        identify secret); staff then see who they are talking to."""
+        site = await database_sync_to_async(site_get_by_key)(self.site.public_key) if self.site else None
+        if site is None or not identify_verify(
+            site, user_id=frame.user_id, email=frame.email, signature=frame.signature
+        ):
+            raise IdentifyInvalid()
+        await database_sync_to_async(services.conversation_identify)(
+            conversation_id=conversation_id, user_id=frame.user_id, email=frame.email, name=frame.name
+        )
+        await self._send({"type": "identify.ack", "verified": True, "name": frame.name})
 
     async def _resume(self, frame: ResumeFrame) -> None:
         conversation = await database_sync_to_async(selectors.conversation_get_for_owner)(
-            conversation_id=frame.conversation, owner_token=self.owner_token
+            conversation_id=frame.conversation,
+            owner_token=self.owner_token,
+            site_id=self.site.site_id if self.site else None,
         )
         if conversation is None:
             raise ConversationNotFound()
@@ -207,5 +288,29 @@ class ChatConsumer(ConversationStream):
         status = await database_sync_to_async(selectors.conversation_status)(conversation_id=conversation_id)
         if status != Conversation.Status.CLOSED:
             raise NotClosed("End this chat before starting a new one.")
-        conversation = await database_sync_to_async(services.conversation_create)(owner_token=self.owner_token)
+        conversation = await database_sync_to_async(services.conversation_create)(
+            owner_token=self.owner_token, site_id=self.site.site_id if self.site else None, language=self.language
+        )
         await self._attach(str(conversation.id), after_seq=None)
+
+
+SITE_BUSY = _("This chat is very busy right now. Please try again in a few minutes.")
+HANDOFF_OFF = _("This shop does not offer chatting with a person here.")
+
+
+def language_choose(scope: dict[str, Any], site: SiteConfig | None) -> str:
+    """The socket's language: the page's `lang`, else the site's, else the browser's, if the chat
+    speaks it."""
+    supported = dict(settings.LANGUAGES)
+    query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+    for wanted in [*(query.get("lang") or [])[:1], site.language if site else ""]:
+        if wanted in supported:
+            return str(wanted)
+    for name, value in scope.get("headers", []):
+        if name == b"accept-language":
+            for code, _quality in parse_accept_lang_header(value.decode("latin-1")[:200]):
+                try:
+                    return str(get_supported_language_variant(code))
+                except LookupError:
+                    continue
+    return str(settings.LANGUAGE_CODE)

@@ -18,6 +18,7 @@ from chat.llm.endpoints import Capabilities, capabilities_for, model_for_tier, t
 from chat.llm.types import ChatRequest
 from chat.media.parts import content_value, has_media, rich_content
 from chat.models import Attachment, Message
+from chat.sites import SiteConfig, site_config
 
 DEFAULT_SYSTEM_PROMPT = """\
 You are the customer-support assistant of {shop}, chatting with a shopper on the shop's website.
@@ -30,10 +31,9 @@ You are the customer-support assistant of {shop}, chatting with a shopper on the
 - Prices are in {currency}."""
 
 
-def system_prompt() -> str:
-    return settings.SHOP_SYSTEM_PROMPT or DEFAULT_SYSTEM_PROMPT.format(
-        shop=settings.SHOP_NAME, currency=settings.SHOP_CURRENCY
-    )
+def system_prompt(site: SiteConfig | None = None) -> str:
+    site = site or site_config(None)
+    return site.system_prompt or DEFAULT_SYSTEM_PROMPT.format(shop=site.name, currency=settings.SHOP_CURRENCY)
 
 
 FACTS_PREAMBLE = (
@@ -103,10 +103,16 @@ def _media_messages(history: list[Message], user_message: Message, capabilities:
 def turn_request_build(*, user_message: Message, plan: HistoryPlan) -> tuple[ChatRequest, dict[str, Any]]:
     """The model request for a reply to `user_message`, and a record of what grounded it."""
     words = shopper_words(user_message)
-    tier = tier_choose(text=words, override=user_message.conversation.model_tier)
-    model = model_for_tier(tier)
+    conversation = user_message.conversation
+    site = site_config(conversation.site)
+    override = conversation.model_tier if conversation.model_tier in site.tiers else ""
+    tier = tier_choose(text=words, override=override, site=site)
+    model = model_for_tier(tier, site)
     products = grounding_products(user_message=user_message, words=words)
-    messages: list[dict[str, Any]] = [{"role": "system", "content": system_prompt()}]
+    messages: list[dict[str, Any]] = [{"role": "system", "content": system_prompt(site)}]
+    if conversation.shopper_name:
+        # Vouched for by the shop (identify); lets the bot address the shopper by name.
+        messages.append({"role": "system", "content": f"The shopper's name is {conversation.shopper_name}."})
     if plan.summary is not None:
         messages.append(model_message(plan.summary))
     history = [m for m in plan.messages if m.pk != user_message.pk]

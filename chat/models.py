@@ -2,15 +2,103 @@
 
 from __future__ import annotations
 
+import re
+import secrets
 import uuid
 
 from django.conf import settings
-from django.core.validators import MaxValueValidator, MinValueValidator
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
 
 from chat.media.storage import attachments_storage
 from supportbot.models import TimeStampedModel
+
+
+def site_key_new() -> str:
+    return "pk_" + secrets.token_urlsafe(18)
+
+
+ORIGIN_RE = r"^https?://[A-Za-z0-9.\-\[\]:]+$"
+
+
+def origins_validate(value: str) -> None:
+    for line in value.split():
+        if not re.fullmatch(ORIGIN_RE, line) or line.endswith("/"):
+            raise ValidationError(
+                f"{line!r} is not an origin: write scheme://host[:port], e.g. https://shop.example.com, one per line."
+            )
+
+
+class Site(TimeStampedModel):
+    """A shop's storefront that embeds the widget: who may embed it, how it looks, and how the
+    bot behaves there. Blank settings fall back to the deployment's environment settings. The
+    model endpoint and its API key stay in the environment: secrets never live in the database."""
+
+    class Position(models.TextChoices):
+        RIGHT = "right", "Bottom right"
+        LEFT = "left", "Bottom left"
+
+    public_key = models.CharField(max_length=40, unique=True, default=site_key_new, editable=False)
+    name = models.CharField(max_length=100, help_text="The shop's name, shown in the chat header.")
+    enabled = models.BooleanField(default=True, help_text="Off: the widget refuses to open on this site.")
+    allowed_origins = models.TextField(
+        blank=True,
+        validators=[origins_validate],
+        help_text="Pages allowed to embed the chat, one origin per line: https://shop.example.com",
+    )
+    # Appearance
+    brand_color = models.CharField(
+        max_length=7,
+        default="#1f6feb",
+        validators=[RegexValidator(r"^#[0-9a-fA-F]{6}$", "A colour like #1f6feb.")],
+    )
+    position = models.CharField(max_length=8, choices=Position.choices, default=Position.RIGHT)
+    language = models.CharField(
+        max_length=8,
+        blank=True,
+        choices=settings.LANGUAGES,
+        help_text="The chat's language. Blank: the shopper's browser language, if the chat speaks it.",
+    )
+    greeting = models.CharField(
+        max_length=300, blank=True, help_text="Shown next to the launcher and at the top of a new chat."
+    )
+    # Behaviour
+    system_prompt = models.TextField(blank=True, help_text="Blank: the built-in support assistant prompt.")
+    contact = models.CharField(
+        max_length=200, blank=True, help_text="How shoppers reach a person (email, phone, page)."
+    )
+    product_url = models.CharField(
+        max_length=300,
+        blank=True,
+        help_text="Link of a product page with {handle}, e.g. https://shop.example.com/products/{handle}",
+    )
+    model = models.CharField(max_length=100, blank=True, help_text="Blank: LLM_MODEL.")
+    model_quick = models.CharField(max_length=100, blank=True, help_text="Blank: LLM_MODEL_QUICK.")
+    model_premium = models.CharField(max_length=100, blank=True, help_text="Blank: LLM_MODEL_PREMIUM.")
+    # Feature switches
+    photos_enabled = models.BooleanField(default=True)
+    voice_enabled = models.BooleanField(default=True)
+    handoff_enabled = models.BooleanField(default=True, help_text="Shoppers may ask for a person.")
+    quick_tier_enabled = models.BooleanField(default=True)
+    premium_tier_enabled = models.BooleanField(default=True)
+    # Limits for the whole site (all its shoppers together); 0: no limit of the site's own.
+    messages_per_minute = models.PositiveIntegerField(default=0)
+    connections_max = models.PositiveIntegerField(default=0, help_text="Open chats at once.")
+    uploads_per_hour = models.PositiveIntegerField(default=0)
+    # Bumped to rotate the identify secret (derived from SECRET_KEY, never stored).
+    secret_version = models.PositiveIntegerField(default=1, editable=False)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def origins(self) -> list[str]:
+        return [line.strip().rstrip("/") for line in self.allowed_origins.split() if line.strip()]
 
 
 class Tag(models.Model):
@@ -36,6 +124,13 @@ class Conversation(TimeStampedModel):
     # SHA-256 of a random token kept in the shopper's session: the session can prove ownership,
     # a database dump cannot.
     owner_hash = models.CharField(max_length=64, db_index=True, editable=False)
+    # The storefront the chat started on; none for the app's own chat page.
+    site = models.ForeignKey(Site, null=True, blank=True, on_delete=models.PROTECT, related_name="conversations")
+    # Who the shop says the shopper is (the widget's identify call, signed by the shop's server).
+    shopper_id = models.CharField(max_length=200, blank=True, db_index=True)
+    shopper_email = models.EmailField(blank=True)
+    shopper_name = models.CharField(max_length=200, blank=True)
+    language = models.CharField(max_length=8, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.BOT, db_index=True)
     # Highest event sequence number whose effect is stored (see chat/journal.py).
     last_seq = models.PositiveBigIntegerField(default=0)

@@ -6,6 +6,7 @@ cookie; a websocket cannot). Conversations store only its hash.
 
 from __future__ import annotations
 
+import re
 import secrets
 from typing import Any
 
@@ -34,3 +35,28 @@ async def owner_token_from_scope(scope: dict[str, Any]) -> str | None:
 def owner_token_ephemeral() -> str:
     """For a client with no session: its conversation lasts as long as its socket."""
     return secrets.token_urlsafe(32)
+
+
+TOKEN_SUBPROTOCOL = "supportbot.token."  # noqa: S105 (a prefix, not a secret)
+_TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{32,128}$")
+
+
+def owner_token_from_subprotocols(scope: dict[str, Any]) -> str | None:
+    """The widget's token, sent as a websocket subprotocol `supportbot.token.<token>`.
+
+    The widget runs in a third-party iframe, where browsers withhold cookies; the token lives in
+    the iframe's own storage instead. A subprotocol is a header, so the token stays out of URLs
+    and access logs. Never echoed back: the server accepts `supportbot.v1` only.
+    """
+    for value in scope.get("subprotocols", []):
+        if isinstance(value, str) and value.startswith(TOKEN_SUBPROTOCOL):
+            token = value.removeprefix(TOKEN_SUBPROTOCOL)
+            return token if _TOKEN_RE.fullmatch(token) else None
+    return None
+
+
+def owner_token_from_bearer(header: str) -> str | None:
+    """The same token on the upload API: `Authorization: Bearer <token>`."""
+    scheme, _, token = header.partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and _TOKEN_RE.fullmatch(token) else None

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 import msgspec
 from django.conf import settings
+from django.utils.functional import Promise
 
 from chat.errors import (
     FrameTooLarge,
@@ -72,6 +73,19 @@ class RestartFrame(msgspec.Struct, frozen=True):
     pass
 
 
+class IdentifyFrame(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Who the shop says the shopper is, signed by the shop's server (docs/widget.md)."""
+
+    user_id: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    signature: Annotated[str, msgspec.Meta(max_length=128)]
+    email: Annotated[str, msgspec.Meta(max_length=254)] = ""
+    name: Annotated[str, msgspec.Meta(max_length=200)] = ""
+
+
+class PingFrame(msgspec.Struct, frozen=True):
+    pass
+
+
 # --- Frames of the staff live page (/ws/staff/) ---------------------------------------------
 
 
@@ -111,6 +125,8 @@ ClientFrame = (
     | EndFrame
     | RatingFrame
     | RestartFrame
+    | IdentifyFrame
+    | PingFrame
 )
 StaffFrame = OpenFrame | TakeFrame | StaffMessageFrame | TypingFrame | ReleaseFrame | CloseFrame
 
@@ -124,6 +140,8 @@ _FRAME_TYPES: dict[str, type[msgspec.Struct]] = {
     "end": EndFrame,
     "rating": RatingFrame,
     "restart": RestartFrame,
+    "identify": IdentifyFrame,
+    "ping": PingFrame,
 }
 _STAFF_FRAME_TYPES: dict[str, type[msgspec.Struct]] = {
     "open": OpenFrame,
@@ -136,7 +154,12 @@ _STAFF_FRAME_TYPES: dict[str, type[msgspec.Struct]] = {
 # C0 controls other than tab/newline/carriage return: PostgreSQL refuses NUL in text, and the
 # rest are never meant by a person typing.
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_encoder = msgspec.json.Encoder()
+# Lazily translated strings (gettext_lazy) are rendered in the language active when sent.
+_encoder = msgspec.json.Encoder(enc_hook=lambda value: str(value) if isinstance(value, Promise) else _unknown(value))
+
+
+def _unknown(value: object) -> object:
+    raise TypeError(f"cannot encode {type(value).__name__} in a frame")
 
 
 def frame_decode(data: str | bytes | None) -> ClientFrame:
@@ -150,6 +173,13 @@ def frame_decode(data: str | bytes | None) -> ClientFrame:
         return _message_check(frame)
     if isinstance(frame, ResumeFrame) and frame.after_seq < 0:
         raise InvalidFrame("`after_seq` must be zero or more.")
+    if isinstance(frame, IdentifyFrame):
+        return IdentifyFrame(
+            user_id=_CONTROL_CHARS.sub("", frame.user_id).strip(),
+            signature=frame.signature,
+            email=frame.email.strip(),
+            name=_CONTROL_CHARS.sub("", frame.name).strip(),
+        )
     if isinstance(frame, FeedbackFrame) and not set(frame.reasons) <= set(FEEDBACK_REASONS):
         raise InvalidFrame(f"Feedback reasons must be among: {', '.join(FEEDBACK_REASONS)}.")
     return frame  # type: ignore[return-value]

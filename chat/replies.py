@@ -20,8 +20,9 @@ from typing import Any
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db import DatabaseError
+from django.utils import translation
 
-from catalog.grounding import reply_cards
+from catalog.grounding import product_url_template, reply_cards
 from chat import compaction, context, metrics, services
 from chat.coalesce import DeltaCoalescer
 from chat.errors import ChatError, UpstreamStreamError, UpstreamUnavailable
@@ -45,6 +46,7 @@ from chat.llm.types import (
     Usage,
 )
 from chat.models import Message
+from chat.sites import SiteConfig, turn_site
 from chat.tools import turn_conversation
 
 logger = logging.getLogger(__name__)
@@ -62,8 +64,19 @@ FINISH_NOTICES = {
 
 
 class Turn:
-    def __init__(self, *, conversation_id: str, user_message: Message, lease_owner: str, seq: int) -> None:
+    def __init__(
+        self,
+        *,
+        conversation_id: str,
+        user_message: Message,
+        lease_owner: str,
+        seq: int,
+        site: SiteConfig | None = None,
+        language: str = "",
+    ) -> None:
         self.conversation_id = conversation_id
+        self.site = site
+        self.language = language or settings.LANGUAGE_CODE
         self.user_message = user_message
         self.lease_owner = lease_owner
         self.seq = seq  # the highest seq this turn knows is allocated: a floor for the next
@@ -146,6 +159,10 @@ class Turn:
 
     async def run(self) -> None:
         turn_conversation.set(self.conversation_id)
+        # The turn runs in a context of its own (chat/turns.py): give it the site and language.
+        turn_site.set(self.site)
+        product_url_template.set(self.site.product_url if self.site else None)
+        translation.activate(self.language)
         self._started = asyncio.get_running_loop().time()
         self.start_seq = (await self._emit(type="reply.start", message_id=str(self.reply_id)))["seq"]
         self._coalescer = DeltaCoalescer(publish=self._publish_delta, interval=settings.CHAT_COALESCE_MS / 1000)

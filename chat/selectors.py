@@ -18,21 +18,31 @@ from chat.states import display_name
 SNAPSHOT_MESSAGES = 200
 
 
-def conversation_get_for_owner(*, conversation_id: uuid.UUID | str, owner_token: str) -> Conversation | None:
-    return Conversation.objects.filter(pk=conversation_id, owner_hash=owner_hash(owner_token)).first()
+def conversation_get_for_owner(
+    *, conversation_id: uuid.UUID | str, owner_token: str, site_id: int | None = None
+) -> Conversation | None:
+    """The conversation if this owner holds it on this site (None: the app's own page)."""
+    return Conversation.objects.filter(
+        _on_site(site_id), pk=conversation_id, owner_hash=owner_hash(owner_token)
+    ).first()
+
+
+def _on_site(site_id: int | None) -> Q:
+    return Q(site_id=site_id) if site_id is not None else Q(site__isnull=True)
 
 
 # A chat that just ended still opens on reload for this long, so the shopper can rate it.
 RATE_AFTER_CLOSE = timedelta(minutes=30)
 
 
-def conversation_latest_for_owner(*, owner_token: str) -> Conversation | None:
+def conversation_latest_for_owner(*, owner_token: str, site_id: int | None = None) -> Conversation | None:
     """The conversation a page of this session opens: the latest open one, or one that ended
     moments ago and is not rated yet."""
     just_ended = Q(
         status=Conversation.Status.CLOSED, rating__isnull=True, closed_at__gte=timezone.now() - RATE_AFTER_CLOSE
     )
-    latest = Conversation.objects.filter(owner_hash=owner_hash(owner_token)).order_by("-created_at").first()
+    owned = Conversation.objects.filter(_on_site(site_id), owner_hash=owner_hash(owner_token))
+    latest = owned.order_by("-created_at").first()
     if latest is None:
         return None
     if latest.status != Conversation.Status.CLOSED:

@@ -26,8 +26,15 @@ def owner_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def conversation_create(*, owner_token: str) -> Conversation:
-    return Conversation.objects.create(owner_hash=owner_hash(owner_token))
+def conversation_create(*, owner_token: str, site_id: int | None = None, language: str = "") -> Conversation:
+    return Conversation.objects.create(owner_hash=owner_hash(owner_token), site_id=site_id, language=language)
+
+
+def conversation_identify(*, conversation_id: uuid.UUID | str, user_id: str, email: str, name: str) -> None:
+    """Store who the shop says the shopper is (already verified by the caller)."""
+    Conversation.objects.filter(pk=conversation_id).update(
+        shopper_id=user_id, shopper_email=email, shopper_name=name, updated_at=timezone.now()
+    )
 
 
 def conversation_advance(*, conversation_id: uuid.UUID | str, seq: int) -> None:

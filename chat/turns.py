@@ -21,6 +21,7 @@ import msgspec
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db import IntegrityError
+from django.utils.translation import gettext as _
 
 from chat import selectors, services
 from chat.errors import AttachmentNotFound, ConversationClosed, RateLimited, ReplyInProgress
@@ -33,6 +34,7 @@ from chat.protocol import MessageFrame
 from chat.ratelimit import rate_limit_hit
 from chat.recovery import replies_orphaned_finish
 from chat.replies import Turn
+from chat.sites import SiteConfig
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +75,13 @@ async def _ack_frame(message: Message, *, seq: int | None) -> Event:
 
 
 async def shopper_message_receive(
-    *, conversation_id: str, rate_key: str, frame: MessageFrame, client_ip: str | None = None
+    *,
+    conversation_id: str,
+    rate_key: str,
+    frame: MessageFrame,
+    client_ip: str | None = None,
+    site: SiteConfig | None = None,
+    language: str = "",
 ) -> Event | None:
     """Store the shopper's message, announce it, and start the reply.
 
@@ -93,9 +101,13 @@ async def shopper_message_receive(
     retry_after = await rate_limit_hit(key=f"msg:{rate_key}", limit=settings.CHAT_MESSAGES_PER_MINUTE)
     if retry_after is None and client_ip:
         retry_after = await rate_limit_hit(key=f"msg-ip:{client_ip}", limit=settings.CHAT_MESSAGES_PER_MINUTE_PER_IP)
+    if retry_after is None and site is not None and site.messages_per_minute:
+        # All of a site's shoppers together: a shop's own cap on what its chat may cost.
+        retry_after = await rate_limit_hit(key=f"msg-site:{site.site_id}", limit=site.messages_per_minute)
     if retry_after is not None:
         raise RateLimited(
-            f"You're sending messages too quickly. Please wait {retry_after} seconds and try again.",
+            _("You're sending messages too quickly. Please wait %(seconds)s seconds and try again.")
+            % {"seconds": retry_after},
             retry_after=retry_after,
         )
     status = await database_sync_to_async(selectors.conversation_status)(conversation_id=conversation_id)
@@ -132,7 +144,14 @@ async def shopper_message_receive(
                 raise
             await journal.lease_release(conversation_id, turn_id)
             return await _ack_frame(existing, seq=None)
-        turn = Turn(conversation_id=conversation_id, user_message=message, lease_owner=turn_id, seq=seq)
+        turn = Turn(
+            conversation_id=conversation_id,
+            user_message=message,
+            lease_owner=turn_id,
+            seq=seq,
+            site=site,
+            language=language,
+        )
         # Listen before announcing the message, so a Stop sent right after the ack is heard.
         await turn.listen()
         await event_publish(conversation_id=conversation_id, event=await _ack_frame(message, seq=seq))

@@ -61,6 +61,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -175,7 +176,11 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
-LANGUAGE_CODE = "en-us"
+LANGUAGE_CODE = "en"
+# The languages the chat speaks (locale/<code>/LC_MESSAGES/django.po); a site picks one or
+# follows the shopper's browser.
+LANGUAGES = [("en", "English"), ("de", "Deutsch"), ("es", "Español")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
@@ -281,6 +286,9 @@ CHAT_MESSAGES_PER_MINUTE_PER_IP = env_int("CHAT_MESSAGES_PER_MINUTE_PER_IP", 120
 CHAT_CONNECTIONS_PER_IP = env_int("CHAT_CONNECTIONS_PER_IP", 50, minimum=1)  # open websockets at once
 # Deltas arriving within this window go to the shopper as one frame.
 CHAT_COALESCE_MS = env_int("CHAT_COALESCE_MS", 30, minimum=0)
+# The server sends an app-level ping on a socket idle this long, so proxies keep it open and the
+# page can tell a dead connection from a quiet one (Daphne's own protocol pings are invisible to JS).
+CHAT_HEARTBEAT_SECONDS = env_int("CHAT_HEARTBEAT_SECONDS", 25, minimum=1)
 # How long the journal keeps a conversation's recent events for resume.
 CHAT_JOURNAL_TTL_SECONDS = env_int("CHAT_JOURNAL_TTL_SECONDS", 3600, minimum=60)
 CHAT_JOURNAL_MAX_EVENTS = env_int("CHAT_JOURNAL_MAX_EVENTS", 2000, minimum=100)

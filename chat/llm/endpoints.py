@@ -4,7 +4,7 @@ and per-endpoint request parameters. All read from settings at call time."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -115,22 +115,42 @@ def endpoint_chain(*, model: str | None = None) -> list[Endpoint]:
     return [primary, *fallbacks]
 
 
-def model_for_tier(tier: str) -> str:
-    if tier == "quick" and settings.LLM_MODEL_QUICK:
-        return str(settings.LLM_MODEL_QUICK)
-    if tier == "premium" and settings.LLM_MODEL_PREMIUM:
-        return str(settings.LLM_MODEL_PREMIUM)
-    return str(settings.LLM_MODEL)
+class TierModels(Protocol):
+    """The models of a site (chat/sites.py SiteConfig): blank quick/premium means no such tier."""
+
+    @property
+    def model(self) -> str: ...
+    @property
+    def model_quick(self) -> str: ...
+    @property
+    def model_premium(self) -> str: ...
 
 
-def tier_choose(*, text: str, override: str = "") -> str:
-    """Staff's choice wins; sensitive messages go premium; short ones quick; the rest default."""
+def _models(site: TierModels | None) -> tuple[str, str, str]:
+    if site is None:
+        return str(settings.LLM_MODEL), str(settings.LLM_MODEL_QUICK), str(settings.LLM_MODEL_PREMIUM)
+    return site.model or str(settings.LLM_MODEL), site.model_quick, site.model_premium
+
+
+def model_for_tier(tier: str, site: TierModels | None = None) -> str:
+    default, quick, premium = _models(site)
+    if tier == "quick" and quick:
+        return quick
+    if tier == "premium" and premium:
+        return premium
+    return default
+
+
+def tier_choose(*, text: str, override: str = "", site: TierModels | None = None) -> str:
+    """Staff's choice wins; sensitive messages go premium; short ones quick; the rest default.
+    A tier the site switched off has no model, so it is never chosen by the rules."""
     if override in TIERS:
         return override
+    _default, quick, premium = _models(site)
     lowered = text.lower()
-    if settings.LLM_MODEL_PREMIUM and any(word in lowered for word in settings.LLM_PREMIUM_KEYWORDS):
+    if premium and any(word in lowered for word in settings.LLM_PREMIUM_KEYWORDS):
         return "premium"
-    if settings.LLM_MODEL_QUICK and len(text) <= settings.LLM_QUICK_MAX_CHARS:
+    if quick and len(text) <= settings.LLM_QUICK_MAX_CHARS:
         return "quick"
     return "default"
 

@@ -6,16 +6,39 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
+from django.core import signing
 from django.urls import reverse
 
 from chat.models import Attachment
+
+# Attachment links carry a signature: the widget's iframe gets no cookies (third-party), so an
+# <img src> there could not prove ownership otherwise. A link works for this long; snapshots and
+# acks hand out fresh ones.
+SIGNATURE_MAX_AGE = 7 * 24 * 3600
+_signer = signing.TimestampSigner(salt="chat.attachment")
+
+
+def attachment_signature(attachment_id: uuid.UUID | str) -> str:
+    return _signer.sign(str(attachment_id)).split(":", 1)[1]
+
+
+def attachment_signature_valid(attachment_id: uuid.UUID | str, signature: str) -> bool:
+    if not signature or len(signature) > 100:
+        return False
+    try:
+        _signer.unsign(f"{attachment_id}:{signature}", max_age=SIGNATURE_MAX_AGE)
+    except signing.BadSignature:  # SignatureExpired included
+        return False
+    return True
 
 
 def attachment_url(attachment: Attachment, variant: str = "") -> str:
     kwargs = {"conversation_id": attachment.conversation_id, "attachment_id": attachment.id}
     if variant:
-        return reverse("attachment-variant", kwargs={**kwargs, "variant": variant})
-    return reverse("attachment", kwargs=kwargs)
+        path = reverse("attachment-variant", kwargs={**kwargs, "variant": variant})
+    else:
+        path = reverse("attachment", kwargs=kwargs)
+    return f"{path}?s={attachment_signature(attachment.id)}"
 
 
 def attachment_serialize(attachment: Attachment) -> dict[str, Any]:

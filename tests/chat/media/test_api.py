@@ -56,9 +56,18 @@ async def test_a_photo_upload_is_stored_and_served_to_its_session_only(attachmen
     assert Image.open(io.BytesIO(full.content)).size == (body["width"], body["height"])
     assert max(Image.open(io.BytesIO(thumb.content)).size) <= 320
 
+    # The links are signed (the widget's iframe has no cookies to prove ownership with): another
+    # session gets nothing without the signature, or with a forged or borrowed one.
     stranger = await Browser().open()
-    assert (await stranger.client.get(body["url"])).status_code == 404
-    assert (await stranger.client.get(body["thumb_url"])).status_code == 404
+    bare = body["url"].split("?")[0]
+    assert (await stranger.client.get(bare)).status_code == 404
+    assert (await stranger.client.get(body["thumb_url"].split("?")[0])).status_code == 404
+    assert (await stranger.client.get(bare + "?s=" + body["url"].split("s=")[1][:-2] + "xx")).status_code == 404
+    other = (await stranger.upload(DEMO_PHOTO.read_bytes())).json()
+    borrowed = bare + "?" + other["url"].split("?")[1]
+    assert (await stranger.client.get(borrowed)).status_code == 404
+    # The owning session still reads it without the signature.
+    assert (await browser.client.get(bare)).status_code == 200
     # Files are kept only under ids, never under anything the shopper sent.
     assert all("rain" not in str(path) for path in stored_files(attachments_dir))
 
@@ -66,11 +75,12 @@ async def test_a_photo_upload_is_stored_and_served_to_its_session_only(attachmen
 async def test_staff_can_open_any_attachment_and_anonymous_clients_cannot():
     browser = await Browser().open()
     body = (await browser.upload(DEMO_PHOTO.read_bytes())).json()
-    assert (await AsyncClient().get(body["url"])).status_code == 404
+    bare = body["url"].split("?")[0]
+    assert (await AsyncClient().get(bare)).status_code == 404
     staff = await database_sync_to_async(User.objects.create_user)("reviewer", password="pw-123456789", is_staff=True)
     client = AsyncClient()
     await client.aforce_login(staff)
-    assert (await client.get(body["url"])).status_code == 200
+    assert (await client.get(bare)).status_code == 200
 
 
 async def test_uploading_to_another_sessions_conversation_is_refused(attachments_dir):
