@@ -2,8 +2,14 @@
 speed — against a bare relay on the same machine, in the same run.
 
     cd /work/main && .venv/bin/python bench/chat_load.py [--n 50,200,500,1000] [--idle 5000]
-        [--db postgres|sqlite] [--layer memory|redis] [--coalesce-ms 30] [--products 50000]
+        [--db postgres|sqlite] [--layer memory|stock|redis] [--coalesce-ms 15] [--products 50000]
         [--tokens 200] [--rate 50] [--ttft 0.2] [--turns 2] [--profile DIR] [--json FILE]
+        [--switch-interval S] [--no-relay] [--no-quiet]
+
+--layer: memory = the app's default in-memory layer (chat.events.InMemoryChannelLayer), stock =
+channels' own in-memory layer (bench/app_settings.py), redis = channels-redis and the Redis journal
+(BENCH_REDIS_URL, default Redis database 5). PostgreSQL: the database `supportbot_bench_chat` is
+created through BENCH_POSTGRES_URL (default the server's `postgres` database; never `test`).
 
 What runs where (2 cores): the app — `daphne supportbot.asgi:application`, one process, pinned
 to core 0 — and, on core 1, the upstream simulator (bench/upstream_sim.py: --tokens chunks at
@@ -18,10 +24,12 @@ the first 2 s) and reading the streamed replies. Then the same load against the 
 (bench/relay.py under the same Daphne, pinned the same way). Per token: upstream write → shopper
 read; per turn: message sent → upstream has the request (storing, grounding, building); lost,
 duplicated, out-of-order tokens; CPU and peak RSS of the server process; tokens delivered per
-second. Then the turn overhead on a quiet app (4 shoppers, 5-token replies, ~0.5 s between
+second; CPU of the PostgreSQL server processes over the load ("pg %", they share the two cores).
+Then the turn overhead on a quiet app (4 shoppers, 5-token replies, ~0.5 s between
 turns: a few turns a second), and the memory of
 --idle idle websockets. Rate limits and the request pool are lifted for the run
-(CHAT_MESSAGES_PER_MINUTE, LLM_MAX_CONCURRENCY). Not part of the tests.
+(CHAT_MESSAGES_PER_MINUTE, CHAT_MESSAGES_PER_MINUTE_PER_IP, CHAT_CONNECTIONS_PER_IP,
+LLM_MAX_CONCURRENCY). Not part of the tests.
 """
 
 from __future__ import annotations
@@ -41,10 +49,10 @@ from typing import Any, TextIO
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "bench"
 PYTHON = sys.executable
-POSTGRES_URL = os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
+POSTGRES_URL = os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
 DB_NAME = "supportbot_bench_chat"
 VAR_DIR = ROOT / "var" / "bench-chat"
-REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/5")
 APP_CORE, LOAD_CORE = "0", "1"
 PORT_STREAM, PORT_QUICK, PORT_SERVER = 18100, 18101, 18200
 PER_WORKER = 250
@@ -87,6 +95,19 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICK
 
 
+def postgres_cpu_seconds() -> float:
+    """CPU time of every PostgreSQL server process so far (it shares the two cores)."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() in {"postgres", "postmaster"}:
+                    total += cpu_seconds(int(entry.name))
+            except OSError:
+                continue
+    return total
+
+
 def core_times(core: str) -> tuple[int, int]:
     """(busy, total) jiffies of one core so far, from /proc/stat."""
     for line in Path("/proc/stat").read_text().splitlines():
@@ -114,8 +135,11 @@ def app_env(args: argparse.Namespace, *, upstream_port: int) -> dict[str, str]:
         "LLM_API_KEY": "bench",
         "LLM_MODEL": "bench",
         "BENCH_UPSTREAM_URL": f"http://127.0.0.1:{upstream_port}/v1",
-        # Lifted for the benchmark: every shopper here is one client, and the pool would queue.
+        # Lifted for the benchmark: every shopper here comes from one address, and the pool
+        # would queue.
         "CHAT_MESSAGES_PER_MINUTE": "100000",
+        "CHAT_MESSAGES_PER_MINUTE_PER_IP": "100000",
+        "CHAT_CONNECTIONS_PER_IP": "100000",
         "LLM_MAX_CONCURRENCY": "100000",
         "CHAT_COALESCE_MS": str(args.coalesce_ms),
         "DJANGO_DEBUG": "false",
@@ -127,8 +151,12 @@ def app_env(args: argparse.Namespace, *, upstream_port: int) -> dict[str, str]:
         env["DATABASE_URL"] = f"{POSTGRES_URL.rsplit('/', 1)[0]}/{DB_NAME}"
     if args.layer == "redis":
         env["REDIS_URL"] = REDIS_URL
-    if args.layer == "memory-fast":
+    if args.layer == "stock":
         env["DJANGO_SETTINGS_MODULE"] = "bench.app_settings"
+        env["BENCH_LAYER"] = "stock"
+    if args.switch_interval:
+        env["DJANGO_SETTINGS_MODULE"] = "bench.app_settings"
+        env["BENCH_SWITCH_INTERVAL"] = str(args.switch_interval)
     return env
 
 
@@ -186,7 +214,7 @@ def run_load(
         worker.stdin.flush()
     merged: dict[str, Any] = {"delays": [], "overheads": [], "statuses": {}, "errors": {}, "first": 0, "last": 0}
     for worker in workers:
-        out, _ = worker.communicate(timeout=600)
+        out, _ = worker.communicate(timeout=600)  # the workers end by their --deadline (180 s)
         part = json.loads(out.strip().splitlines()[-1])
         for key in ("delays", "overheads"):
             merged[key] += part[key]
@@ -246,6 +274,7 @@ def measured(args: argparse.Namespace, target: str, shoppers: int) -> dict[str, 
                     str(ROOT / ".venv/bin/py-spy"),
                     "record",
                     "--nonblocking",
+                    "--threads",
                     "-r",
                     "200",
                     "-f",
@@ -260,13 +289,17 @@ def measured(args: argparse.Namespace, target: str, shoppers: int) -> dict[str, 
                 stderr=subprocess.DEVNULL,
             )
         cpu, started, core = cpu_seconds(server.pid), time.monotonic(), core_times(LOAD_CORE)
+        pg = postgres_cpu_seconds()
         load = run_load(args, shoppers=shoppers, turns=args.turns, tokens=args.tokens, spread=2.0, think=0.5)
         cpu, wall = cpu_seconds(server.pid) - cpu, time.monotonic() - started
         busy, total = (after - before for after, before in zip(core_times(LOAD_CORE), core, strict=True))
         if profiler is not None:
             profiler.send_signal(2)
             profiler.wait(30)
-        return summary(load, cpu=cpu, wall=wall, peak_kb=memory_kb(server.pid, "VmHWM"), load_core=100 * busy / total)
+        peak = memory_kb(server.pid, "VmHWM")
+        figures = summary(load, cpu=cpu, wall=wall, peak_kb=peak, load_core=100 * busy / total)
+        figures["pg_cpu_pct"] = 100 * (postgres_cpu_seconds() - pg) / wall
+        return figures
     finally:
         stop(server)
 
@@ -316,7 +349,8 @@ def print_row(out: TextIO, label: str, app: dict[str, Any], relay: dict[str, Any
         f"{label:>6} | {app['delay_p50']:6.1f} / {app['delay_p99']:6.1f} | {relay_delay:>15} | "
         f"{app['overhead_p50']:6.1f} / {app['overhead_p99']:6.1f} | {lost:5d} / {app['duplicated']} / "
         f"{app['reordered']} | {app['cpu_pct']:5.0f} | {app['peak_mb']:6.0f} | {app['tokens_per_s']:8.0f} | "
-        f"{ratio:5.2f} | {app['load_core_pct']:4.0f} | {app['statuses']} {app['errors'] or ''}\n"
+        f"{ratio:5.2f} | {app['load_core_pct']:4.0f} | {app.get('pg_cpu_pct', math.nan):4.0f} | "
+        f"{app['statuses']} {app['errors'] or ''}\n"
     )
 
 
@@ -325,9 +359,10 @@ def main() -> None:
     parser.add_argument("--n", default="50,200,500,1000")
     parser.add_argument("--idle", type=int, default=5000, help="idle websockets for memory per socket (0: skip)")
     parser.add_argument("--db", choices=["postgres", "sqlite"], default="postgres")
-    parser.add_argument("--layer", choices=["memory", "memory-fast", "redis"], default="memory-fast")
-    parser.add_argument("--coalesce-ms", type=int, default=int(os.environ.get("CHAT_COALESCE_MS", "30")))
+    parser.add_argument("--layer", choices=["memory", "stock", "redis"], default="memory")
+    parser.add_argument("--coalesce-ms", type=int, default=int(os.environ.get("CHAT_COALESCE_MS", "15")))
     parser.add_argument("--products", type=int, default=50_000)
+    parser.add_argument("--switch-interval", type=float, default=0.0, help="sys.setswitchinterval of the app (s)")
     parser.add_argument("--tokens", type=int, default=200)
     parser.add_argument("--rate", type=float, default=50.0)
     parser.add_argument("--ttft", type=float, default=0.2)
@@ -366,7 +401,7 @@ def main() -> None:
             f"\ndb={args.db} layer={args.layer} coalesce={args.coalesce_ms} ms, {args.products:,} products; "
             f"{args.turns} turns x {args.tokens} tokens at {args.rate:g}/s after {args.ttft:g} s per shopper\n"
             "     N | delay ms p50/p99 | relay p50/p99   | turn ms p50/p99 | lost/dup/reord | cpu % | peak MB"
-            " |    tok/s | ×relay | core1 % | statuses\n"
+            " |    tok/s | ×relay | core1 % | pg % | statuses\n"
         )
         for shoppers in [int(n) for n in args.n.split(",") if n]:
             app = measured(args, "app", shoppers)

@@ -18,8 +18,10 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
+from django.utils import translation
 from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 from django.views.csrf import csrf_failure as django_csrf_failure
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
@@ -48,7 +50,7 @@ logger = logging.getLogger(__name__)
 MAX_PENDING = 20
 # Room for the multipart envelope around the file.
 MULTIPART_OVERHEAD = 64 * 1024
-NOT_FOUND = "That conversation is not available in this browser. Reload the page and try again."
+NOT_FOUND = gettext_lazy("That conversation is not available in this browser. Reload the page and try again.")
 
 
 def error_response(error: ChatError, status: int, headers: dict[str, str] | None = None) -> JsonResponse:
@@ -122,6 +124,9 @@ async def attachment_create(request: HttpRequest, conversation_id: uuid.UUID) ->
     conversation = await _owned_conversation(request, conversation_id)
     if conversation is None:
         return error_response(ChatError(NOT_FOUND), 404)
+    if conversation.language:
+        # Refusals in the chat's language, which the widget's site may fix whatever the browser says.
+        translation.activate(conversation.language)
     site = await database_sync_to_async(lambda: conversation.site)()
     config = site_config(site) if site is not None else None
     if config is not None and not (config.photos or config.voice):
@@ -138,7 +143,11 @@ async def attachment_create(request: HttpRequest, conversation_id: uuid.UUID) ->
     for key, limit, window in limits:
         retry_after = retry_after or await rate_limit_hit(key=key, limit=limit, window=window)
     if retry_after is not None:
-        message = f"You're sending files too quickly. Please wait {retry_after} seconds and try again."
+        message = ngettext(
+            "You're sending files too quickly. Please wait %(seconds)s second and try again.",
+            "You're sending files too quickly. Please wait %(seconds)s seconds and try again.",
+            retry_after,
+        ) % {"seconds": retry_after}
         return error_response(MediaRefused(message, code="rate_limited"), 429, {"Retry-After": str(retry_after)})
     limit = max(settings.CHAT_IMAGE_MAX_BYTES, settings.CHAT_AUDIO_MAX_BYTES)
     try:
@@ -148,28 +157,30 @@ async def attachment_create(request: HttpRequest, conversation_id: uuid.UUID) ->
     if length > limit + MULTIPART_OVERHEAD:
         # Refused before parsing: the size alone says no.
         megabytes = limit // (1024 * 1024)
-        return error_response(MediaRefused(f"Files can be at most {megabytes} MB.", code="too_large"), 413)
+        return error_response(MediaRefused(_too_large(megabytes), code="too_large"), 413)
     # Parsing the multipart body is blocking file work: off the event loop.
     files = await media_run(lambda: request.FILES)
     upload = files.get("file")
     if upload is None:
-        message = "No file arrived. Choose a photo or record a voice note, then try again."
+        message = _("No file arrived. Choose a photo or record a voice note, then try again.")
         return error_response(MediaRefused(message, code="no_file"), 400)
     if await database_sync_to_async(attachments_pending_count)(conversation_id=conversation.pk) >= MAX_PENDING:
-        message = "You have many files waiting to be sent. Send or remove some before adding more."
+        message = _("You have many files waiting to be sent. Send or remove some before adding more.")
         return error_response(MediaRefused(message, code="too_many_pending"), 429)
     if upload.size is not None and upload.size > limit:
         megabytes = limit // (1024 * 1024)
-        return error_response(MediaRefused(f"Files can be at most {megabytes} MB.", code="too_large"), 413)
+        return error_response(MediaRefused(_too_large(megabytes), code="too_large"), 413)
     data = await media_run(upload.read)
     waited = await rate_limit_hit(
         key=f"upload-bytes:{owner}", limit=settings.CHAT_UPLOAD_BYTES_PER_HOUR, window=3600, cost=len(data)
     )
     if waited is not None:
         minutes = max(1, waited // 60)
-        message = (
-            f"You've sent a lot of files in the last hour. Please wait about {minutes} minutes before sending more."
-        )
+        message = ngettext(
+            "You've sent a lot of files in the last hour. Please wait about %(minutes)s minute before sending more.",
+            "You've sent a lot of files in the last hour. Please wait about %(minutes)s minutes before sending more.",
+            minutes,
+        ) % {"minutes": minutes}
         return error_response(MediaRefused(message, code="rate_limited"), 429, {"Retry-After": str(waited)})
     try:
         if config is not None:
@@ -181,7 +192,7 @@ async def attachment_create(request: HttpRequest, conversation_id: uuid.UUID) ->
         return error_response(refused, refused.status)
     except Exception:
         logger.exception("upload failed for %s", conversation.pk)
-        message = "That file could not be saved because of a problem on our side. Please try again."
+        message = _("That file could not be saved because of a problem on our side. Please try again.")
         return error_response(ChatError(message), 500)
     metrics.UPLOADS.labels(result=f"stored_{attachment.kind}").inc()
     body = await database_sync_to_async(attachment_serialize)(attachment)
@@ -193,6 +204,10 @@ def _feature_check(config: SiteConfig, kind: str) -> None:
         raise MediaRefused(_("This chat does not take photos."), code="feature_disabled", status=403)
     if kind == "audio" and not config.voice:
         raise MediaRefused(_("This chat does not take voice notes."), code="feature_disabled", status=403)
+
+
+def _too_large(megabytes: int) -> str:
+    return _("Files can be at most %(megabytes)s MB.") % {"megabytes": megabytes}
 
 
 async def _may_read(request: HttpRequest, conversation_id: uuid.UUID, attachment_id: uuid.UUID) -> bool:
@@ -219,7 +234,7 @@ async def attachment_delete(request: HttpRequest, conversation_id: uuid.UUID, at
         return error_response(ChatError(NOT_FOUND), 404)
     deleted = await media_run_db(attachment_unsent_delete, conversation_id=conversation_id, attachment_id=attachment_id)
     if not deleted:
-        return error_response(ChatError("That file was already sent or removed.", detail="not deletable"), 404)
+        return error_response(ChatError(_("That file was already sent or removed."), detail="not deletable"), 404)
     return HttpResponse(status=204)
 
 
@@ -237,7 +252,7 @@ async def attachment_file(
     if attachment is not None:
         field = attachment.thumb if variant == "thumb" else attachment.file
     if attachment is None or not field:
-        return error_response(ChatError("That file is not available.", detail="no such attachment"), 404)
+        return error_response(ChatError(_("That file is not available."), detail="no such attachment"), 404)
     name = field.name
 
     def read() -> bytes:

@@ -13,11 +13,12 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.utils import translation
-from django.utils.translation import get_supported_language_variant
+from django.utils.translation import get_supported_language_variant, gettext
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation.trans_real import parse_accept_lang_header
 
 from chat import handoff, metrics, selectors, services, states, turns
+from chat.backpressure import TOO_SLOW, SendWindow
 from chat.errors import ChatError, ConversationNotFound, NotClosed, TooManyConnections
 from chat.events import conversation_group, turn_stop_request
 from chat.heartbeat import heartbeats
@@ -26,6 +27,7 @@ from chat.models import Conversation
 from chat.origins import site_key_from_scope
 from chat.ownership import owner_token_ephemeral, owner_token_from_scope, owner_token_from_subprotocols
 from chat.protocol import (
+    AckFrame,
     EndFrame,
     FeedbackFrame,
     HandoffFrame,
@@ -80,6 +82,11 @@ class ConversationStream(AsyncWebsocketConsumer):
     last_sent = 0.0  # monotonic time of the last frame sent (chat/heartbeat.py)
     language = settings.LANGUAGE_CODE
     site: SiteConfig | None = None
+    window: SendWindow  # flow control: what was sent, what the client acknowledged
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.window = SendWindow(settings.CHAT_UNACKED_BYTES)
 
     async def disconnect(self, code: int) -> None:
         heartbeats.discard(self)
@@ -104,17 +111,20 @@ class ConversationStream(AsyncWebsocketConsumer):
             await self.channel_layer.group_add(conversation_group(conversation_id), self.channel_name)
             self.conversation_id = conversation_id
         journal = get_journal()
-        events = None if after_seq is None else await journal.since(conversation_id, after_seq)
-        if events is not None and after_seq is not None:
-            self.last_seq = after_seq
-        else:
-            snapshot = await database_sync_to_async(selectors.conversation_snapshot)(conversation_id=conversation_id)
-            self.last_seq = 0
-            await self._send(snapshot)
-            self.last_seq = snapshot["seq"]
-            events = await journal.since(conversation_id, self.last_seq) or []
-        for event in events:
-            await self._deliver(event)
+        with self.window.catching_up():
+            events = None if after_seq is None else await journal.since(conversation_id, after_seq)
+            if events is not None and after_seq is not None:
+                self.last_seq = after_seq
+            else:
+                snapshot = await database_sync_to_async(selectors.conversation_snapshot)(
+                    conversation_id=conversation_id
+                )
+                self.last_seq = 0
+                await self._send(snapshot)
+                self.last_seq = snapshot["seq"]
+                events = await journal.since(conversation_id, self.last_seq) or []
+            for event in events:
+                await self._deliver(event)
         if unfinished_replies(events):
             # A reply is mid-way: if its process died, finish it once its lease runs out.
             turns.supervisor.spawn(orphans_watch(conversation_id=conversation_id, events=events), name="orphans")
@@ -149,9 +159,31 @@ class ConversationStream(AsyncWebsocketConsumer):
         await self._send(event)
 
     async def _send(self, frame: Event) -> None:
-        self.last_sent = time.monotonic()
+        if self.window.closed:
+            return  # too slow: closed, waiting for the disconnect
         with translation.override(self.language):
-            await self.send(text_data=frame_encode(frame))
+            data = frame_encode(frame)
+        # isascii() is O(1) in CPython; only other text pays for its UTF-8 length.
+        if not self.window.sending(len(data) if data.isascii() else len(data.encode())):
+            await self._too_slow()
+            return
+        self.last_sent = time.monotonic()
+        await self.send(text_data=data)
+
+    async def _too_slow(self) -> None:
+        """The client left too much unacknowledged (chat/backpressure.py): close rather than
+        let Daphne buffer more of it. What it missed is stored; it reconnects and resumes."""
+        window = self.window
+        logger.info(
+            "closing a %s socket that left %d bytes (%d frames) unacknowledged",
+            self.socket_kind,
+            window.sent - window.credited,
+            window.frames - window.acked_frames,
+        )
+        await self.close(code=TOO_SLOW)
+
+    def _ack(self, frame: AckFrame) -> None:
+        self.window.acked(frame.frames)
 
     async def heartbeat(self) -> None:
         await self._send({"type": "ping"})
@@ -210,6 +242,9 @@ class ChatConsumer(ConversationStream):
             await self._send(ChatError().as_frame())
 
     async def _handle(self, frame: object) -> None:
+        if isinstance(frame, AckFrame):  # the most frequent frame: first, and before any conversation
+            self._ack(frame)
+            return
         conversation_id = self.conversation_id
         assert conversation_id is not None
         if isinstance(frame, PingFrame):
@@ -287,7 +322,7 @@ class ChatConsumer(ConversationStream):
     async def _restart(self, conversation_id: str) -> None:
         status = await database_sync_to_async(selectors.conversation_status)(conversation_id=conversation_id)
         if status != Conversation.Status.CLOSED:
-            raise NotClosed("End this chat before starting a new one.")
+            raise NotClosed(gettext("End this chat before starting a new one."))
         conversation = await database_sync_to_async(services.conversation_create)(
             owner_token=self.owner_token, site_id=self.site.site_id if self.site else None, language=self.language
         )

@@ -1,6 +1,5 @@
 """Building what the model sees for a turn: instructions, history (within its token budget, see
-chat/compaction.py) and catalog facts. Synchronous (database reads): call via
-database_sync_to_async."""
+chat/compaction.py) and catalog facts. Synchronous (database reads): call via chat.db.db_call."""
 
 from __future__ import annotations
 
@@ -13,7 +12,7 @@ from django.conf import settings
 from catalog.grounding import product_data
 from catalog.models import Product
 from catalog.selectors import product_search
-from chat.compaction import HistoryPlan, model_message
+from chat.compaction import HistoryPlan, history_plan, model_message
 from chat.llm.endpoints import Capabilities, capabilities_for, model_for_tier, tier_choose
 from chat.llm.types import ChatRequest
 from chat.media.parts import content_value, has_media, rich_content
@@ -58,6 +57,12 @@ def grounding_products(*, user_message: Message, words: str) -> list[Product]:
     photos show, then what their words find."""
     handles = [(user_message.grounding.get("context") or {}).get("product")]
     handles += [(a.analysis or {}).get("match", {}).get("handle") for a in user_message.attachments.all()]
+    return grounding_find(handles=handles, words=words)
+
+
+def grounding_find(*, handles: Sequence[str | None], words: str) -> list[Product]:
+    """The products named by `handles` (those that exist and are for sale), then what `words`
+    find; at most five. chat/turns.py starts this while the message is being stored."""
     wanted = [handle for handle in dict.fromkeys(handles) if handle]
     found: list[Product] = []
     if wanted:
@@ -100,15 +105,19 @@ def _media_messages(history: list[Message], user_message: Message, capabilities:
     return messages
 
 
-def turn_request_build(*, user_message: Message, plan: HistoryPlan) -> tuple[ChatRequest, dict[str, Any]]:
-    """The model request for a reply to `user_message`, and a record of what grounded it."""
+def turn_request_build(
+    *, user_message: Message, plan: HistoryPlan, products: list[Product] | None = None
+) -> tuple[ChatRequest, dict[str, Any]]:
+    """The model request for a reply to `user_message`, and a record of what grounded it.
+    `products`: the grounding products when already found (grounding_find), else looked up here."""
     words = shopper_words(user_message)
     conversation = user_message.conversation
     site = site_config(conversation.site)
     override = conversation.model_tier if conversation.model_tier in site.tiers else ""
     tier = tier_choose(text=words, override=override, site=site)
     model = model_for_tier(tier, site)
-    products = grounding_products(user_message=user_message, words=words)
+    if products is None:
+        products = grounding_products(user_message=user_message, words=words)
     messages: list[dict[str, Any]] = [{"role": "system", "content": system_prompt(site)}]
     if conversation.shopper_name:
         # Vouched for by the shop (identify); lets the bot address the shopper by name.
@@ -133,3 +142,15 @@ def turn_request_build(*, user_message: Message, plan: HistoryPlan) -> tuple[Cha
     if plan.summary is not None:
         grounding["summary_id"] = str(plan.summary.pk)
     return request, grounding
+
+
+def turn_request_prepare(
+    *, user_message: Message, budget: int, compact: bool, products: list[Product] | None = None
+) -> tuple[HistoryPlan, tuple[ChatRequest, dict[str, Any]] | None]:
+    """The history plan and, unless `compact` and the history outgrew `budget` (then None: the
+    caller folds the overflow into a summary and asks again), the request and its grounding. One
+    call for a turn's reads."""
+    plan = history_plan(conversation_id=str(user_message.conversation_id), budget=budget)
+    if compact and plan.overflow:
+        return plan, None
+    return plan, turn_request_build(user_message=user_message, plan=plan, products=products)

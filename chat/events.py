@@ -22,15 +22,19 @@ STOP_MESSAGE_TYPE = "turn.stop"
 
 
 class InMemoryChannelLayer(layers.InMemoryChannelLayer):
-    """channels' one-process layer without two costs that grow with the number of sockets.
+    """channels' one-process layer (the default without REDIS_URL) without the costs that grow
+    with the number of sockets.
 
     The stock layer sweeps every channel and group membership for expired entries on each send
     and each receive — O(sockets) work per frame, so O(sockets²) per second with every socket
-    streaming (bench/chat_load.py: it caps one process at ~150 streaming shoppers) — and
-    deep-copies every message for every receiver. Here the sweep runs at most once a second
-    (expiry is 60 s, group expiry a day: nothing observable changes) and each receiver gets a
-    shallow copy (receivers never mutate what they get). Same API and semantics otherwise; use
-    it as CHANNEL_LAYERS' BACKEND, "chat.events.InMemoryChannelLayer".
+    streaming (bench/chat_load.py) — deep-copies every message for every receiver, starts a task
+    per receiver of a group message, and makes a new queue for every receive. Here the sweep
+    runs at most once a second (messages expire after `expiry` = 60 s, group memberships after
+    `group_expiry` = a day: a second later changes nothing observable), each receiver gets a
+    shallow copy (receivers never mutate what they get), a group message is put straight into
+    each member's queue, and a queue is kept between receives (the sweep drops those nobody
+    waits on). Same API and semantics otherwise: `capacity` per channel (a full channel raises
+    ChannelFull on send; group sends skip it), `flush`, expiry.
     """
 
     sweep_interval = 1.0
@@ -38,30 +42,46 @@ class InMemoryChannelLayer(layers.InMemoryChannelLayer):
 
     def _clean_expired(self) -> None:
         now = time.monotonic()
-        if now - self._swept >= self.sweep_interval:
-            self._swept = now
-            super()._clean_expired()
+        if now - self._swept < self.sweep_interval:
+            return
+        self._swept = now
+        super()._clean_expired()
+        for channel, queue in list(self.channels.items()):
+            # Empty, and no receive waiting: a socket that closed (or is between two receives,
+            # and gets a new queue on its next one).
+            if queue.empty() and not queue._getters:
+                del self.channels[channel]
+
+    def _queue(self, channel: str) -> asyncio.Queue[tuple[float, dict[str, Any]]]:
+        queue: asyncio.Queue[tuple[float, dict[str, Any]]] | None = self.channels.get(channel)
+        if queue is None:
+            queue = self.channels[channel] = asyncio.Queue(maxsize=self.get_capacity(channel))
+        return queue
 
     async def send(self, channel: str, message: dict[str, Any]) -> None:
         assert isinstance(message, dict), "message is not a dict"
         self.require_valid_channel_name(channel)
         assert "__asgi_channel__" not in message
-        queue = self.channels.get(channel)
-        if queue is None:
-            queue = self.channels[channel] = asyncio.Queue(maxsize=self.get_capacity(channel))
         try:
-            queue.put_nowait((time.time() + self.expiry, dict(message)))
+            self._queue(channel).put_nowait((time.time() + self.expiry, dict(message)))
         except asyncio.QueueFull:
             raise ChannelFull(channel) from None
 
+    async def receive(self, channel: str) -> dict[str, Any]:
+        self.require_valid_channel_name(channel)
+        self._clean_expired()
+        _, message = await self._queue(channel).get()
+        return message
+
     async def group_send(self, group: str, message: dict[str, Any]) -> None:
-        # The stock version starts a task per receiver; a put is synchronous, so none is needed.
         assert isinstance(message, dict), "message is not a dict"
         self.require_valid_group_name(group)
         self._clean_expired()
+        expires = time.time() + self.expiry
+        # Member names were checked when they joined.
         for channel in list(self.groups.get(group, ())):
-            with contextlib.suppress(ChannelFull):
-                await self.send(channel, message)
+            with contextlib.suppress(asyncio.QueueFull):
+                self._queue(channel).put_nowait((expires, dict(message)))
 
 
 def conversation_group(conversation_id: str) -> str:

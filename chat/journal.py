@@ -25,6 +25,8 @@ import msgspec
 import redis.asyncio as aioredis
 from django.conf import settings
 
+from chat.layers import redis_retry
+
 Event = dict[str, Any]
 
 
@@ -174,7 +176,8 @@ class RedisJournal:
         loop = asyncio.get_running_loop()
         client = self._clients.get(loop)
         if client is None:
-            client = aioredis.Redis.from_url(self._url)
+            # A dropped connection (a Redis restart) is reconnected and the command retried.
+            client = aioredis.Redis.from_url(self._url, retry=redis_retry())
             self._clients[loop] = client
         return client
 

@@ -13,6 +13,8 @@ from typing import Annotated, Any
 import msgspec
 from django.conf import settings
 from django.utils.functional import Promise
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from chat.errors import (
     FrameTooLarge,
@@ -86,6 +88,13 @@ class PingFrame(msgspec.Struct, frozen=True):
     pass
 
 
+class AckFrame(msgspec.Struct, frozen=True):
+    """Flow control, on both sockets: the client has processed the first `frames` frames it
+    received on this socket (chat/backpressure.py). Never answered."""
+
+    frames: int
+
+
 # --- Frames of the staff live page (/ws/staff/) ---------------------------------------------
 
 
@@ -127,8 +136,9 @@ ClientFrame = (
     | RestartFrame
     | IdentifyFrame
     | PingFrame
+    | AckFrame
 )
-StaffFrame = OpenFrame | TakeFrame | StaffMessageFrame | TypingFrame | ReleaseFrame | CloseFrame
+StaffFrame = OpenFrame | TakeFrame | StaffMessageFrame | TypingFrame | ReleaseFrame | CloseFrame | AckFrame
 
 _FRAME_TYPES: dict[str, type[msgspec.Struct]] = {
     "message": MessageFrame,
@@ -142,6 +152,7 @@ _FRAME_TYPES: dict[str, type[msgspec.Struct]] = {
     "restart": RestartFrame,
     "identify": IdentifyFrame,
     "ping": PingFrame,
+    "ack": AckFrame,
 }
 _STAFF_FRAME_TYPES: dict[str, type[msgspec.Struct]] = {
     "open": OpenFrame,
@@ -150,6 +161,7 @@ _STAFF_FRAME_TYPES: dict[str, type[msgspec.Struct]] = {
     "typing": TypingFrame,
     "release": ReleaseFrame,
     "close": CloseFrame,
+    "ack": AckFrame,
 }
 # C0 controls other than tab/newline/carriage return: PostgreSQL refuses NUL in text, and the
 # rest are never meant by a person typing.
@@ -181,7 +193,7 @@ def frame_decode(data: str | bytes | None) -> ClientFrame:
             name=_CONTROL_CHARS.sub("", frame.name).strip(),
         )
     if isinstance(frame, FeedbackFrame) and not set(frame.reasons) <= set(FEEDBACK_REASONS):
-        raise InvalidFrame(f"Feedback reasons must be among: {', '.join(FEEDBACK_REASONS)}.")
+        raise InvalidFrame(_("Feedback reasons must be among: %(reasons)s.") % {"reasons": ", ".join(FEEDBACK_REASONS)})
     return frame  # type: ignore[return-value]
 
 
@@ -193,17 +205,22 @@ def staff_frame_decode(data: str | bytes | None) -> StaffFrame:
         if not text:
             raise MessageEmpty()
         if len(text) > settings.CHAT_MAX_MESSAGE_CHARS:
-            raise MessageTooLong(f"That message is longer than {settings.CHAT_MAX_MESSAGE_CHARS} characters.")
+            raise MessageTooLong(
+                _("That message is longer than %(limit)s characters.") % {"limit": settings.CHAT_MAX_MESSAGE_CHARS}
+            )
         return StaffMessageFrame(client_msg_id=frame.client_msg_id, text=text)
     return frame  # type: ignore[return-value]
 
 
 def _decode(data: str | bytes | None, types: dict[str, type[msgspec.Struct]]) -> msgspec.Struct:
     if data is None:
-        raise InvalidJSON("Binary frames are not supported: send JSON text.")
+        raise InvalidJSON(_("Binary frames are not supported: send JSON text."))
     size = len(data.encode() if isinstance(data, str) else data)
     if size > settings.CHAT_MAX_FRAME_BYTES:
-        raise FrameTooLarge(f"That message is too large ({size} bytes; the limit is {settings.CHAT_MAX_FRAME_BYTES}).")
+        raise FrameTooLarge(
+            _("That message is too large (%(size)s bytes; the limit is %(limit)s).")
+            % {"size": size, "limit": settings.CHAT_MAX_FRAME_BYTES}
+        )
     try:
         raw = msgspec.json.decode(data)
     except msgspec.DecodeError:
@@ -212,14 +229,14 @@ def _decode(data: str | bytes | None, types: dict[str, type[msgspec.Struct]]) ->
         raise InvalidJSON()
     kind = raw.pop("type", None)
     if not isinstance(kind, str):
-        raise InvalidFrame("Every message needs a `type` field.")
+        raise InvalidFrame(_("Every message needs a `type` field."))
     frame_type = types.get(kind)
     if frame_type is None:
-        raise UnknownType(f"Unknown message type {kind[:40]!r}.")
+        raise UnknownType(_("Unknown message type %(type)s.") % {"type": repr(kind[:40])})
     try:
         return msgspec.convert(raw, frame_type)
     except msgspec.ValidationError as exc:
-        raise InvalidFrame(f"That {kind} could not be used: {exc}.") from None
+        raise InvalidFrame(_("That %(type)s could not be used: %(reason)s.") % {"type": kind, "reason": exc}) from None
 
 
 def _message_check(frame: MessageFrame) -> MessageFrame:
@@ -228,12 +245,21 @@ def _message_check(frame: MessageFrame) -> MessageFrame:
         raise MessageEmpty()
     limit = settings.CHAT_MAX_MESSAGE_CHARS
     if len(text) > limit:
-        raise MessageTooLong(f"Your message is {len(text)} characters long; the limit is {limit}. Please shorten it.")
+        raise MessageTooLong(
+            _("Your message is %(length)s characters long; the limit is %(limit)s. Please shorten it.")
+            % {"length": len(text), "limit": limit}
+        )
     attachments = list(dict.fromkeys(frame.attachments))
     if len(attachments) > settings.CHAT_MAX_ATTACHMENTS:
         raise TooManyAttachments(
-            f"A message can carry at most {settings.CHAT_MAX_ATTACHMENTS} photos or voice notes; "
-            f"this one has {len(attachments)}. Please send the rest in another message."
+            ngettext(
+                "A message can carry at most %(limit)s photo or voice note; this one has %(count)s. "
+                "Please send the rest in another message.",
+                "A message can carry at most %(limit)s photos or voice notes; this one has %(count)s. "
+                "Please send the rest in another message.",
+                settings.CHAT_MAX_ATTACHMENTS,
+            )
+            % {"limit": settings.CHAT_MAX_ATTACHMENTS, "count": len(attachments)}
         )
     return MessageFrame(client_msg_id=frame.client_msg_id, text=text, attachments=attachments, context=frame.context)
 

@@ -17,14 +17,16 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db import DatabaseError
 from django.utils import translation
+from django.utils.translation import gettext_lazy
 
 from catalog.grounding import product_url_template, reply_cards
+from catalog.models import Product
 from chat import compaction, context, metrics, services
 from chat.coalesce import DeltaCoalescer
+from chat.db import db_call
 from chat.errors import ChatError, UpstreamStreamError, UpstreamUnavailable
 from chat.events import STOP_MESSAGE_TYPE, channel_layer, control_group, event_emit, event_publish, seq_next
 from chat.handoff import lobby_notify
@@ -53,13 +55,15 @@ logger = logging.getLogger(__name__)
 
 DONE_MESSAGE_TYPE = "turn.done"
 STORE_RETRY_PAUSES = (0.2, 0.5, 1.0)
-STORE_FAILED = "This reply could not be saved because of a problem on our side. Your message is safe; please ask again."
+STORE_FAILED = gettext_lazy(
+    "This reply could not be saved because of a problem on our side. Your message is safe; please ask again."
+)
 MAX_CARDS = 6
 
 # What the shopper is told when a reply does not end normally (the reply keeps its text).
 FINISH_NOTICES = {
-    "length": "The reply was cut short because it got too long. Ask me to continue if you need more.",
-    "content_filter": "The reply was cut short by the assistant's content filter.",
+    "length": gettext_lazy("The reply was cut short because it got too long. Ask me to continue if you need more."),
+    "content_filter": gettext_lazy("The reply was cut short by the assistant's content filter."),
 }
 
 
@@ -68,18 +72,16 @@ class Turn:
         self,
         *,
         conversation_id: str,
-        user_message: Message,
         lease_owner: str,
-        seq: int,
         site: SiteConfig | None = None,
         language: str = "",
     ) -> None:
         self.conversation_id = conversation_id
         self.site = site
         self.language = language or settings.LANGUAGE_CODE
-        self.user_message = user_message
+        self.user_message: Message  # set by begin(), once the shopper's message is stored
         self.lease_owner = lease_owner
-        self.seq = seq  # the highest seq this turn knows is allocated: a floor for the next
+        self.seq = 0  # the highest seq this turn knows is allocated: a floor for the next
         self.reply_id = uuid.uuid4()
         self._channel: str | None = None
         self._control_tasks: list[asyncio.Task[None]] = []
@@ -103,6 +105,23 @@ class Turn:
         self.start_seq = 0
         self._started = 0.0
         self._coalescer: DeltaCoalescer
+        self._plan: compaction.HistoryPlan | None = None
+        self._products: asyncio.Future[list[Product]] | None = None
+
+    def begin(
+        self,
+        *,
+        user_message: Message,
+        seq: int,
+        plan: compaction.HistoryPlan | None = None,
+        grounding: asyncio.Future[list[Product]] | None = None,
+    ) -> None:
+        """The shopper's message this turn answers, stored with `seq` (chat/turns.py); the
+        history read with it and the catalog lookup started for it, if any."""
+        self.user_message = user_message
+        self.seq = seq
+        self._plan = plan
+        self._products = grounding
 
     # --- control: stop requests and the lease ------------------------------------------------
 
@@ -203,7 +222,7 @@ class Turn:
             return Message.Status.INCOMPLETE, UpstreamStreamError(notice, detail=f"finish_reason={self.finish_reason}")
         if not self.text:
             return Message.Status.FAILED, UpstreamStreamError(
-                "The assistant sent an empty reply. Please try asking again.", detail="empty reply"
+                gettext_lazy("The assistant sent an empty reply. Please try asking again."), detail="empty reply"
             )
         return Message.Status.COMPLETE, None
 
@@ -217,26 +236,46 @@ class Turn:
         return Message.Status.INCOMPLETE if self.text else Message.Status.FAILED
 
     async def _request(self) -> ChatRequest:
-        """The request for this reply; first folds old history into a summary if it outgrew its budget."""
-        conversation_id = self.conversation_id
-        plan = await database_sync_to_async(compaction.history_plan)(
-            conversation_id=conversation_id, budget=settings.LLM_HISTORY_TOKENS
+        """The request for this reply; first folds old history into a summary if it outgrew its
+        budget. One database call when the history was read with the message (chat/turns.py)."""
+        products = await self._products_found()
+        message, plan = self.user_message, self._plan
+        if plan is not None and not plan.overflow:
+            request, self.grounding = await db_call(
+                context.turn_request_build, user_message=message, plan=plan, products=products, retry=True
+            )
+            return request
+        prepare, budget = context.turn_request_prepare, settings.LLM_HISTORY_TOKENS
+        history, built = await db_call(
+            prepare, user_message=message, budget=budget, compact=True, products=products, retry=True
         )
-        if plan.overflow:
-            text, model = await compaction.summary_write(summary=plan.summary, overflow=plan.overflow)
-            covers = plan.overflow[-1].seq
+        if built is None:
+            text, model = await compaction.summary_write(summary=history.summary, overflow=history.overflow)
+            covers = history.overflow[-1].seq
             assert covers is not None
-            await database_sync_to_async(services.summary_store)(
-                conversation_id=conversation_id, text=text, covers_through_seq=covers, model=model
+            await db_call(
+                services.summary_store,
+                conversation_id=self.conversation_id,
+                text=text,
+                covers_through_seq=covers,
+                model=model,
             )
-            plan = await database_sync_to_async(compaction.history_plan)(
-                conversation_id=conversation_id, budget=settings.LLM_HISTORY_TOKENS
+            history, built = await db_call(
+                prepare, user_message=message, budget=budget, compact=False, products=products, retry=True
             )
-        request: ChatRequest
-        request, self.grounding = await database_sync_to_async(context.turn_request_build)(
-            user_message=self.user_message, plan=plan
-        )
+            assert built is not None
+        request, self.grounding = built
         return request
+
+    async def _products_found(self) -> list[Product] | None:
+        """The catalog lookup started with the message, if any (None: look them up now)."""
+        if self._products is None:
+            return None
+        try:
+            return await self._products
+        except Exception:
+            logger.exception("turn %s: catalog lookup failed; trying again", self.conversation_id)
+            return None
 
     async def _notify(self, notice: Notice) -> None:
         if notice.code == "retrying":
@@ -338,10 +377,11 @@ class Turn:
             end = {"type": "reply.end", "message_id": reply_id, "status": status, "usage": usage, "seq": end_seq}
             await event_publish(conversation_id=self.conversation_id, event=end)
             self._record(status, recorded.code if recorded else "", usage)
-            await lobby_notify(conversation_id=self.conversation_id)
         finally:
             await self.unlisten()
             await get_journal().lease_release(self.conversation_id, self.lease_owner)
+        # After the lease is free: the shopper's next message need not wait for the staff pages.
+        await lobby_notify(conversation_id=self.conversation_id)
 
     def _record(self, status: str, error_code: str, usage: dict[str, Any]) -> None:
         """One structured log line per turn (never the conversation's content) and the counters."""
@@ -385,8 +425,13 @@ class Turn:
         text = "".join(self.text)
         if not text or self.request is None:
             return []
-        cards: list[dict[str, Any]] = await database_sync_to_async(reply_cards)(
-            text=text, candidates=self.request.products, looked_up=self.tool_handles, limit=MAX_CARDS
+        cards: list[dict[str, Any]] = await db_call(
+            reply_cards,
+            text=text,
+            candidates=self.request.products,
+            looked_up=self.tool_handles,
+            limit=MAX_CARDS,
+            retry=True,
         )
         return cards
 
@@ -395,7 +440,7 @@ async def _with_retries(write: Callable[..., Any], **kwargs: Any) -> bool:
     """Run a database write, retrying a briefly unavailable database; False if it never worked."""
     for attempt, pause in enumerate((*STORE_RETRY_PAUSES, None)):
         try:
-            await database_sync_to_async(write)(**kwargs)
+            await db_call(write, **kwargs)
             return True
         except DatabaseError:
             logger.exception("storing a reply failed (attempt %d)", attempt + 1)

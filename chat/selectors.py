@@ -6,7 +6,7 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from django.db.models import Count, F, Q
+from django.db.models import Count, Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from chat.media.selectors import attachment_serialize
@@ -52,6 +52,21 @@ def conversation_latest_for_owner(*, owner_token: str, site_id: int | None = Non
 
 def conversation_last_seq(*, conversation_id: uuid.UUID | str) -> int:
     return Conversation.objects.values_list("last_seq", flat=True).get(pk=conversation_id)
+
+
+def conversation_turn_state(*, conversation_id: uuid.UUID | str, client_msg_id: uuid.UUID) -> tuple[str, int, bool]:
+    """For a turn about to start (chat/turns.py), in one query: the conversation's status, the
+    last seq it stored, and whether a message with this client_msg_id is stored already."""
+    stored = Message.objects.filter(conversation_id=OuterRef("pk"), client_msg_id=client_msg_id)
+    status, last_seq, resent = (
+        Conversation.objects.filter(pk=conversation_id).values_list("status", "last_seq", Exists(stored)).get()
+    )
+    return str(status), int(last_seq), bool(resent)
+
+
+def conversation_for_turn(*, conversation_id: uuid.UUID | str) -> Conversation:
+    """The conversation with its site, as building a turn's request reads them (chat/context.py)."""
+    return Conversation.objects.select_related("site").get(pk=conversation_id)
 
 
 def message_serialize(message: Message) -> dict[str, Any]:

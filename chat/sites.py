@@ -153,11 +153,11 @@ def origin_allowed(config: SiteConfig, origin: str) -> bool:
     return bool(wanted) and any(origin_normalise(allowed) == wanted for allowed in config.origins)
 
 
-def identify_secret(site: Site) -> str:
+def identify_secret(site: Site, key: str | None = None) -> str:
     """The secret a shop's server signs identify() calls with. Derived from SECRET_KEY, the
     site's key and its secret version, so it is never stored; rotating bumps the version."""
     message = f"supportbot.identify:{site.public_key}:{site.secret_version}".encode()
-    return hmac.new(settings.SECRET_KEY.encode(), message, hashlib.sha256).hexdigest()
+    return hmac.new((key or settings.SECRET_KEY).encode(), message, hashlib.sha256).hexdigest()
 
 
 def identify_payload(*, user_id: str, email: str) -> bytes:
@@ -166,8 +166,15 @@ def identify_payload(*, user_id: str, email: str) -> bytes:
 
 
 def identify_verify(site: Site, *, user_id: str, email: str, signature: str) -> bool:
-    expected = hmac.new(identify_secret(site).encode(), identify_payload(user_id=user_id, email=email), hashlib.sha256)
-    return hmac.compare_digest(expected.hexdigest(), signature.strip().lower())
+    """True when `signature` was made with the site's secret under SECRET_KEY or one of
+    SECRET_KEY_FALLBACKS (shops keep working while the deployment rotates its key)."""
+    payload = identify_payload(user_id=user_id, email=email)
+    sent = signature.strip().lower()
+    keys = [settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS]
+    return any(
+        hmac.compare_digest(hmac.new(identify_secret(site, key).encode(), payload, hashlib.sha256).hexdigest(), sent)
+        for key in keys
+    )
 
 
 # --- Refusals (error frames; codes are part of docs/protocol.md) ----------------------------

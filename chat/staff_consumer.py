@@ -19,7 +19,9 @@ from chat import handoff, metrics, selectors
 from chat.consumers import ConversationStream
 from chat.errors import ChatError, NoConversation
 from chat.handoff import LOBBY_GROUP
+from chat.heartbeat import heartbeats
 from chat.protocol import (
+    AckFrame,
     CloseFrame,
     OpenFrame,
     ReleaseFrame,
@@ -58,6 +60,7 @@ class StaffConsumer(ConversationStream):
         await self.accept()
         self.counted = True
         metrics.SOCKETS.labels(kind=self.socket_kind).inc()
+        heartbeats.add(self)  # a staff page left open all day sits behind the same proxies
         await self.channel_layer.group_add(LOBBY_GROUP, self.channel_name)
         self._presence = asyncio.create_task(self._keep_present())
         conversations = await database_sync_to_async(selectors.lobby_conversations)()
@@ -93,6 +96,9 @@ class StaffConsumer(ConversationStream):
             await self._send(ChatError().as_frame())
 
     async def _handle(self, frame: object) -> None:
+        if isinstance(frame, AckFrame):  # flow control, as on the shopper's socket (chat/backpressure.py)
+            self._ack(frame)
+            return
         if isinstance(frame, OpenFrame):
             exists = await database_sync_to_async(selectors.conversation_exists)(conversation_id=frame.conversation)
             if not exists:

@@ -3,21 +3,27 @@ messages, and the shopper's feedback and rating. Synchronous: call via database_
 
 Every state change stores a notice message (with its seq) in the same transaction, so the
 transcript always shows it. Each change locks the conversation row first (on SQLite the
-IMMEDIATE transaction does), so two staff members can never both own one conversation.
+IMMEDIATE transaction does), so two staff members can never both own one conversation. A notice
+is written once, in the conversation's language, whoever acts: the stored text is what the
+shopper, staff and any replay read later.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext
 
 from chat.errors import ConversationClosed, InvalidFeedback, NotClosed, NotOwner, OwnedByOther
 from chat.models import Conversation, Feedback, Message
 from chat.services import conversation_advance
+from chat.sites import site_config
 
 Status = Conversation.Status
 
@@ -35,6 +41,13 @@ def _locked(conversation_id: uuid.UUID | str) -> Conversation:
     return Conversation.objects.select_for_update(of=("self",)).select_related("assigned_to").get(pk=conversation_id)
 
 
+@contextmanager
+def _in_language(conversation: Conversation) -> Iterator[None]:
+    """Words stored for the shopper are written in the conversation's language, whoever acts."""
+    with translation.override(conversation.language or settings.LANGUAGE_CODE):
+        yield
+
+
 def _notice(*, conversation_id: uuid.UUID | str, seq: int, end_seq: int, code: str, text: str) -> Message:
     notice = Message.objects.create(
         conversation_id=conversation_id,
@@ -49,16 +62,24 @@ def _notice(*, conversation_id: uuid.UUID | str, seq: int, end_seq: int, code: s
     return notice
 
 
-def handoff_text(*, staff_online: bool) -> str:
+def handoff_text(*, staff_online: bool, contact: str = "") -> str:
+    """The hand-off notice, in the active language. `contact`: how to reach the shop's staff
+    (the site's, else SHOP_CONTACT)."""
+    contact = contact or settings.SHOP_CONTACT
     if staff_online:
-        return (
+        return gettext(
             "You asked to talk to a person. Someone from our team is online and will join this chat "
             "shortly. Until then the assistant keeps helping."
         )
-    contact = f" You can also reach them at {settings.SHOP_CONTACT}." if settings.SHOP_CONTACT else ""
-    return (
+    if contact:
+        return gettext(
+            "You asked to talk to a person. Our team isn't online right now: they will see this chat and "
+            "answer here when they are back. You can also reach them at %(contact)s. Until then the "
+            "assistant keeps helping."
+        ) % {"contact": contact}
+    return gettext(
         "You asked to talk to a person. Our team isn't online right now: they will see this chat and "
-        f"answer here when they are back.{contact} Until then the assistant keeps helping."
+        "answer here when they are back. Until then the assistant keeps helping."
     )
 
 
@@ -79,7 +100,8 @@ def conversation_handoff_request(
     Conversation.objects.filter(pk=conversation_id).update(
         status=Status.WAITING, handoff_requested_at=now, updated_at=now
     )
-    text = handoff_text(staff_online=staff_online)
+    with _in_language(conversation):
+        text = handoff_text(staff_online=staff_online, contact=site_config(conversation.site).contact)
     return _notice(conversation_id=conversation_id, seq=seq, end_seq=end_seq, code="handoff_requested", text=text)
 
 
@@ -100,7 +122,8 @@ def conversation_take(*, conversation_id: uuid.UUID | str, user: Any, seq: int, 
     Conversation.objects.filter(pk=conversation_id).update(
         status=Status.STAFF, assigned_to=user, updated_at=timezone.now()
     )
-    text = f"{display_name(user)} from our team joined the chat."
+    with _in_language(conversation):
+        text = gettext("%(name)s from our team joined the chat.") % {"name": display_name(user)}
     return _notice(conversation_id=conversation_id, seq=seq, end_seq=end_seq, code="staff_joined", text=text)
 
 
@@ -113,7 +136,8 @@ def conversation_release(*, conversation_id: uuid.UUID | str, user: Any, seq: in
     Conversation.objects.filter(pk=conversation_id).update(
         status=Status.BOT, assigned_to=None, updated_at=timezone.now()
     )
-    text = f"{display_name(user)} handed the chat back to the assistant."
+    with _in_language(conversation):
+        text = gettext("%(name)s handed the chat back to the assistant.") % {"name": display_name(user)}
     return _notice(conversation_id=conversation_id, seq=seq, end_seq=end_seq, code="returned_to_bot", text=text)
 
 
@@ -132,7 +156,11 @@ def conversation_close(*, conversation_id: uuid.UUID | str, seq: int, end_seq: i
     now = timezone.now()
     Conversation.objects.filter(pk=conversation_id).update(status=Status.CLOSED, closed_at=now, updated_at=now)
     # Read by the shopper and by staff alike, so it names nobody's "you".
-    text = "The chat was ended." if user is None else f"{display_name(user)} closed the chat."
+    with _in_language(conversation):
+        if user is None:
+            text = gettext("The chat was ended.")
+        else:
+            text = gettext("%(name)s closed the chat.") % {"name": display_name(user)}
     return _notice(conversation_id=conversation_id, seq=seq, end_seq=end_seq, code="closed", text=text)
 
 

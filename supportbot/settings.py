@@ -39,6 +39,9 @@ def _local_secret_key() -> str:
 
 
 SECRET_KEY = env_str("DJANGO_SECRET_KEY") or _local_secret_key()
+# Old keys still accepted while signing with the new one (sessions, attachment links, the
+# widget's identify secrets): rotate without signing everyone out at once.
+SECRET_KEY_FALLBACKS = env_list("DJANGO_SECRET_KEY_FALLBACKS")
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
 CSRF_FAILURE_VIEW = "chat.api.csrf_failure"  # JSON for the upload API, Django's page elsewhere
@@ -96,7 +99,10 @@ if DATABASE_URL:
         "default": dj_database_url.parse(
             DATABASE_URL,
             conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0),
-            conn_health_checks=True,
+            # Off by default: a SELECT 1 before every database call of every socket and turn was
+            # a large share of a busy process's database time (docs/benchmarks.md). A connection
+            # the server dropped fails one query instead; chat/db.py retries its reads once.
+            conn_health_checks=env_bool("DATABASE_CONN_HEALTH_CHECKS", False),
         )
     }
 else:
@@ -110,26 +116,35 @@ else:
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# Threads (each with its own connection) for the chat's turns on PostgreSQL, so turns do not queue
+# behind each other on channels' one database thread (chat/db.py); 0: that thread, as on SQLite.
+CHAT_DB_THREADS = env_int("CHAT_DB_THREADS", 4, minimum=0)
 
 REDIS_URL = env_str("REDIS_URL")
 if REDIS_URL:
+    from redis.backoff import ExponentialWithJitterBackoff
+    from redis.retry import Retry
+
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {
-                "hosts": [
-                    {
-                        "address": REDIS_URL,
-                    }
-                ],
-                "capacity": 1000,
-                "expiry": 30,
-            },
+            # channels-redis with connections fit for redis-py 8 (no read timeout under BZPOPMIN,
+            # retried after a dropped connection): see chat/layers.py.
+            "BACKEND": "chat.layers.RedisChannelLayer",
+            "CONFIG": {"hosts": [{"address": REDIS_URL}], "capacity": 1000, "expiry": 30},
         }
     }
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            # After a Redis restart the pooled connections are dead: reconnect and retry (the
+            # policy of chat.layers.redis_retry, for redis-py's sync client).
+            "OPTIONS": {"retry": Retry(ExponentialWithJitterBackoff(base=0.1, cap=1.0), 3)},
+        }
+    }
 else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 1000}}}
+    # channels' in-memory layer without its per-frame sweep of every socket (chat/events.py).
+    CHANNEL_LAYERS = {"default": {"BACKEND": "chat.events.InMemoryChannelLayer", "CONFIG": {"capacity": 1000}}}
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 # --- Sessions, security ------------------------------------------------------------------
@@ -284,11 +299,16 @@ CHAT_MESSAGES_PER_MINUTE = env_int("CHAT_MESSAGES_PER_MINUTE", 20, minimum=1)  #
 # Per client address (a shop's office or a mobile carrier may put many shoppers behind one).
 CHAT_MESSAGES_PER_MINUTE_PER_IP = env_int("CHAT_MESSAGES_PER_MINUTE_PER_IP", 120, minimum=1)
 CHAT_CONNECTIONS_PER_IP = env_int("CHAT_CONNECTIONS_PER_IP", 50, minimum=1)  # open websockets at once
-# Deltas arriving within this window go to the shopper as one frame.
-CHAT_COALESCE_MS = env_int("CHAT_COALESCE_MS", 30, minimum=0)
+# Deltas arriving within this window go to the shopper as one frame. It is also the most a token
+# waits for its frame, so it stays well inside the 25 ms added-delay budget (docs/benchmarks.md).
+CHAT_COALESCE_MS = env_int("CHAT_COALESCE_MS", 15, minimum=0)
 # The server sends an app-level ping on a socket idle this long, so proxies keep it open and the
 # page can tell a dead connection from a quiet one (Daphne's own protocol pings are invisible to JS).
 CHAT_HEARTBEAT_SECONDS = env_int("CHAT_HEARTBEAT_SECONDS", 25, minimum=1)
+# Bytes a socket may be sent beyond what its client acknowledged; past it the socket is closed
+# (4008) rather than left to grow in Daphne's memory, and the client resumes. The pages ack every
+# 32 KB: the minimum leaves them eight acks of slack (chat/backpressure.py, docs/protocol.md).
+CHAT_UNACKED_BYTES = env_int("CHAT_UNACKED_BYTES", 1024 * 1024, minimum=256 * 1024)
 # How long the journal keeps a conversation's recent events for resume.
 CHAT_JOURNAL_TTL_SECONDS = env_int("CHAT_JOURNAL_TTL_SECONDS", 3600, minimum=60)
 CHAT_JOURNAL_MAX_EVENTS = env_int("CHAT_JOURNAL_MAX_EVENTS", 2000, minimum=100)

@@ -83,6 +83,16 @@ async def turns_idle() -> AsyncIterator[None]:
 
 
 @pytest.fixture(autouse=True)
+def chat_db_pool_closed() -> Iterator[None]:
+    """chat/db.py's threads keep connections of their own (PostgreSQL): close them after each
+    test, so the test database can be flushed and, at the end, dropped."""
+    yield
+    from chat.db import db_pool_close
+
+    db_pool_close()
+
+
+@pytest.fixture(autouse=True)
 def attachments_dir(settings, tmp_path_factory) -> Iterator[object]:
     """Uploads go to a folder of the test's own, so a test can see exactly what was stored."""
     from pathlib import Path

@@ -18,6 +18,7 @@ from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 
 import httpx
+from django.utils.translation import gettext, gettext_lazy
 
 from chat.errors import UpstreamStreamError, UpstreamUnavailable
 from chat.llm.client import AttemptError, OpenAIChatClient, Timeouts
@@ -28,13 +29,14 @@ from chat.llm.types import ChatRequest, ModelSelected, Notice, Notify, StreamEve
 
 logger = logging.getLogger(__name__)
 
-STILL_WORKING = "Still working on it — the assistant is slow to answer right now."
+# Translated when read: a turn runs with its conversation's language active (chat/replies.py).
+STILL_WORKING = gettext_lazy("Still working on it — the assistant is slow to answer right now.")
 
 
 def queued_message(position: int) -> str:
     if position <= 1:
-        return "Many shoppers are asking right now: you're next in line."
-    return f"Many shoppers are asking right now: you're number {position} in line."
+        return gettext("Many shoppers are asking right now: you're next in line.")
+    return gettext("Many shoppers are asking right now: you're number %(position)s in line.") % {"position": position}
 
 
 @dataclass
@@ -107,7 +109,7 @@ class ModelRouter:
             nonlocal said_still_working
             if not said_still_working:
                 said_still_working = True
-                await notify(Notice("retrying", STILL_WORKING))
+                await notify(Notice("retrying", str(STILL_WORKING)))
 
         async def on_wait(position: int) -> None:
             await notify(Notice("queued", queued_message(position), position))

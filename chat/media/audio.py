@@ -35,9 +35,10 @@ from typing import Any
 
 import numpy as np
 from django.conf import settings
+from django.utils.translation import gettext_lazy, gettext_noop, ngettext
 from pydub import AudioSegment
 
-from chat.errors import MediaRefused
+from chat.errors import MediaRefused, lazy_format, lazy_number, lazy_text
 
 # Working rate: what ffmpeg decodes to and what we trim and level. The mp3 is stored at this rate;
 # the wav and the transcription samples are made at 16 kHz from it.
@@ -70,7 +71,7 @@ PEAK_CEILING = -1.0
 MAX_GAIN = 45.0  # a mic 35 dB too quiet is still helped; past this we would only be raising noise
 WINDOW = WORK_RATE // 100  # 10 ms
 
-ACCEPTED = "WebM, Ogg, MP4/M4A, MP3, WAV or FLAC"
+ACCEPTED = gettext_lazy("WebM, Ogg, MP4/M4A, MP3, WAV or FLAC")
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,7 @@ def audio_process(data: bytes, *, extension: str = "") -> ProcessedAudio:
         RuntimeError: ffmpeg/ffprobe are not installed (our problem, not the shopper's).
     """
     if not data:
-        raise MediaRefused("That file is empty. Please record your voice note again.", code="empty")
+        raise MediaRefused(gettext_lazy("That file is empty. Please record your voice note again."), code="empty")
     _bytes_check(len(data))
     container = _container(data)
     if not container:
@@ -129,7 +130,12 @@ def audio_process(data: bytes, *, extension: str = "") -> ProcessedAudio:
 
 def _not_audio(detail: str) -> MediaRefused:
     return MediaRefused(
-        f"That file isn't a voice note we can play. Please record one, or send a {ACCEPTED} audio file.",
+        lazy_format(
+            gettext_noop(
+                "That file isn't a voice note we can play. Please record one, or send a %(types)s audio file."
+            ),
+            types=ACCEPTED,
+        ),
         code="unsupported_type",
         status=415,
         detail=detail,
@@ -138,7 +144,7 @@ def _not_audio(detail: str) -> MediaRefused:
 
 def _damaged(detail: str) -> MediaRefused:
     return MediaRefused(
-        "That voice note seems to be damaged and can't be played. Please record it again.",
+        gettext_lazy("That voice note seems to be damaged and can't be played. Please record it again."),
         code="audio_damaged",
         detail=detail,
     )
@@ -146,17 +152,26 @@ def _damaged(detail: str) -> MediaRefused:
 
 def _silent(detail: str) -> MediaRefused:
     return MediaRefused(
-        "We couldn't hear anything in that voice note. Please check your microphone and record it again.",
+        gettext_lazy("We couldn't hear anything in that voice note. Please check your microphone and record it again."),
         code="audio_silent",
         detail=detail,
     )
 
 
+def _duration(total_seconds: int) -> str:
+    """The length in words ("90 seconds", "2 minutes"), in the active language."""
+    minutes, seconds = divmod(total_seconds, 60)
+    if seconds or not minutes:
+        return ngettext("%(count)d second", "%(count)d seconds", total_seconds) % {"count": total_seconds}
+    return ngettext("%(count)d minute", "%(count)d minutes", minutes) % {"count": minutes}
+
+
 def _too_long(max_seconds: int, detail: str) -> MediaRefused:
-    minutes, seconds = divmod(max_seconds, 60)
-    limit = f"{max_seconds} seconds" if seconds else f"{minutes} minute{'s' if minutes > 1 else ''}"
     return MediaRefused(
-        f"Voice notes can be at most {limit} long. Please record a shorter one.",
+        lazy_format(
+            gettext_noop("Voice notes can be at most %(limit)s long. Please record a shorter one."),
+            limit=lazy_text(lambda: _duration(max_seconds)),
+        ),
         code="audio_too_long",
         status=413,
         detail=detail,
@@ -169,7 +184,11 @@ def _bytes_check(size: int) -> None:
         mb = 1024 * 1024
         most = f"{limit / mb:.0f} MB" if limit >= mb else f"{limit // 1024} KB"
         raise MediaRefused(
-            f"Voice notes can be at most {most}; this file is {size / mb:.1f} MB.",
+            lazy_format(
+                gettext_noop("Voice notes can be at most %(limit)s; this file is %(size)s MB."),
+                limit=most,
+                size=lazy_number(size / mb, 1),
+            ),
             code="too_large",
             status=413,
         )
@@ -254,7 +273,7 @@ def _probe(source: Path, *, container: str, max_seconds: int) -> str:
     ]
     if video:
         raise MediaRefused(
-            "Videos can't be sent here. Please send a photo, or record a voice note.",
+            gettext_lazy("Videos can't be sent here. Please send a photo, or record a voice note."),
             code="unsupported_type",
             status=415,
             detail=f"{container} with a video stream",

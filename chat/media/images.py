@@ -20,9 +20,10 @@ from dataclasses import dataclass
 import numpy as np
 import pillow_heif
 from django.conf import settings
+from django.utils.translation import gettext_lazy, gettext_noop
 from PIL import Image, ImageOps
 
-from chat.errors import MediaRefused
+from chat.errors import MediaRefused, lazy_format, lazy_number
 from chat.media.sniff import PHOTO_TYPES, media_sniff
 
 logger = logging.getLogger(__name__)
@@ -163,7 +164,10 @@ def _webp_canvas(data: bytes) -> tuple[int, int] | None:
 def _check_header(image: Image.Image, data: bytes) -> None:
     if image.format not in ACCEPTED_FORMATS:
         raise MediaRefused(
-            f"That image type isn't accepted. Please send the photo as {PHOTO_TYPES}.",
+            lazy_format(
+                gettext_noop("That image type isn't accepted. Please send the photo as %(photo_types)s."),
+                photo_types=PHOTO_TYPES,
+            ),
             code="unsupported_type",
             status=415,
             detail=f"Pillow opened it as {image.format}",
@@ -181,7 +185,13 @@ def _check_header(image: Image.Image, data: bytes) -> None:
     frames = _gif_frames(data, stop=max_frames + 1) if image.format == "GIF" else getattr(image, "n_frames", 1)
     if frames > max_frames:
         raise MediaRefused(
-            f"That animation has more than {max_frames} frames. Please send a still photo or a screenshot instead.",
+            lazy_format(
+                gettext_noop(
+                    "That animation has more than %(max_frames)s frames. Please send a still photo or a screenshot "
+                    "instead."
+                ),
+                max_frames=max_frames,
+            ),
             code="too_many_frames",
             status=413,
             detail=f"{frames}+ frames",
@@ -303,7 +313,10 @@ def _not_a_photo(data: bytes, exc: Exception) -> MediaRefused:
     sniffed = media_sniff(data)  # raises its own, more specific refusal for anything it can name
     if sniffed.kind == "audio":
         return MediaRefused(
-            f"That file is a voice note, not a photo. Please send a photo as {PHOTO_TYPES}.",
+            lazy_format(
+                gettext_noop("That file is a voice note, not a photo. Please send a photo as %(photo_types)s."),
+                photo_types=PHOTO_TYPES,
+            ),
             code="unsupported_type",
             status=415,
         )
@@ -312,8 +325,10 @@ def _not_a_photo(data: bytes, exc: Exception) -> MediaRefused:
 
 def _damaged(detail: str) -> MediaRefused:
     return MediaRefused(
-        "The photo seems damaged or incomplete, so we couldn't open it. Please send it again, or send a "
-        "screenshot of it.",
+        gettext_lazy(
+            "The photo seems damaged or incomplete, so we couldn't open it. Please send it again, or send a "
+            "screenshot of it."
+        ),
         code="image_damaged",
         status=400,
         detail=detail,
@@ -322,8 +337,13 @@ def _damaged(detail: str) -> MediaRefused:
 
 def _too_many_pixels(max_pixels: int, detail: str) -> MediaRefused:
     return MediaRefused(
-        f"That photo has too many pixels: we take up to {max_pixels / 1_000_000:g} megapixels. Please send a smaller "
-        "photo or a screenshot.",
+        lazy_format(
+            gettext_noop(
+                "That photo has too many pixels: we take up to %(megapixels)s megapixels. Please send a smaller "
+                "photo or a screenshot."
+            ),
+            megapixels=lazy_number(max_pixels / 1_000_000),
+        ),
         code="too_many_pixels",
         status=413,
         detail=detail,

@@ -19,14 +19,15 @@ from dataclasses import dataclass
 from typing import Literal
 
 import puremagic
+from django.utils.translation import gettext_lazy, gettext_noop
 
-from chat.errors import MediaRefused
+from chat.errors import MediaRefused, lazy_format
 
 logger = logging.getLogger(__name__)
 
-PHOTO_TYPES = "JPEG, PNG, WebP, GIF or HEIC"
-VOICE_TYPES = "WebM, Ogg, M4A, MP3, WAV or FLAC"
-_SEND_INSTEAD = f"Please send a photo ({PHOTO_TYPES}) or a voice note."
+# Refusals are lazy (see chat/errors.py): they are read in the conversation's language.
+PHOTO_TYPES = gettext_lazy("JPEG, PNG, WebP, GIF or HEIC")
+VOICE_TYPES = gettext_lazy("WebM, Ogg, M4A, MP3, WAV or FLAC")
 _HEAD = 8192  # enough for every signature below and for puremagic's header rules
 
 _SIGNATURES: tuple[tuple[bytes, Literal["image", "audio"], str, str], ...] = (
@@ -103,7 +104,9 @@ def media_sniff(data: bytes) -> Sniffed:
     """
     if not data:
         raise MediaRefused(
-            "That file is empty (0 bytes). Please choose the photo or voice note again.", code="empty", status=400
+            gettext_lazy("That file is empty (0 bytes). Please choose the photo or voice note again."),
+            code="empty",
+            status=400,
         )
     for magic, kind, format_, extension in _SIGNATURES:
         if data.startswith(magic):
@@ -132,7 +135,13 @@ def _iso_bmff(data: bytes) -> Sniffed | None:
     brands = {major} | {data[i : i + 4].decode("latin-1") for i in range(16, box_end - 3, 4)}
     if major in _AVIF_BRANDS or (brands & _AVIF_BRANDS and not brands & _HEIC_BRANDS):
         raise MediaRefused(
-            f"AVIF images aren't accepted yet. Please send the photo as {PHOTO_TYPES} — a screenshot works too.",
+            lazy_format(
+                gettext_noop(
+                    "AVIF images aren't accepted yet. Please send the photo as %(photo_types)s — a screenshot "
+                    "works too."
+                ),
+                photo_types=PHOTO_TYPES,
+            ),
             code="unsupported_type",
             status=415,
             detail=f"ftyp brands {sorted(brands)}",
@@ -181,48 +190,58 @@ def _refusal(head: bytes) -> MediaRefused:
     if opening.startswith(b"<") or any(tag in opening[:1024] for tag in (b"<svg", b"<html", b"<script")):
         return _markup(opening)
     if b"%PDF-" in head[:1024]:  # readers accept junk before the header, so look a little way in
-        return _refused(f"That file is a PDF. {_SEND_INSTEAD} For a document, a screenshot of the page works.", "pdf")
+        message = gettext_noop(
+            "That file is a PDF. Please send a photo (%(photo_types)s) or a voice note. For a document, a "
+            "screenshot of the page works."
+        )
+        return _refused(message, "pdf")
     if head.startswith(_ARCHIVE_MAGIC):
         return _archive("")
     if head.startswith(_EXECUTABLE_MAGIC) or (head.startswith(b"#!") and not head.startswith(b"#!AMR")):
         return _executable("")
     if _looks_like_text(head):
-        return _refused(
-            f"That file is plain text, not a photo or a voice note. Please type it in the chat box, or send a photo "
-            f"({PHOTO_TYPES}).",
-            "text",
+        message = gettext_noop(
+            "That file is plain text, not a photo or a voice note. Please type it in the chat box, or send a "
+            "photo (%(photo_types)s)."
         )
+        return _refused(message, "text")
     return _guessed(head)
 
 
 def _markup(opening: bytes) -> MediaRefused:
     if b"<svg" in opening:
-        message = (
+        message = gettext_noop(
             "SVG images aren't accepted, because they can contain scripts. Please send the picture as a photo "
-            f"or screenshot ({PHOTO_TYPES})."
+            "or screenshot (%(photo_types)s)."
         )
     else:
-        message = (
+        message = gettext_noop(
             "That file is a web page or XML document, not a photo (SVG and other markup aren't accepted). "
-            + _SEND_INSTEAD
+            "Please send a photo (%(photo_types)s) or a voice note."
         )
     return _refused(message, "markup")
 
 
 def _archive(detail: str) -> MediaRefused:
-    message = (
+    message = gettext_noop(
         "That file is a ZIP or other archive (or a document packed like one), not a photo, whatever its name "
-        f"says. Please send the photo itself ({PHOTO_TYPES}) or a voice note."
+        "says. Please send the photo itself (%(photo_types)s) or a voice note."
     )
     return _refused(message, "archive", detail)
 
 
 def _executable(detail: str) -> MediaRefused:
-    return _refused(f"That file is a program or script, which we never accept. {_SEND_INSTEAD}", "executable", detail)
+    message = gettext_noop(
+        "That file is a program or script, which we never accept. Please send a photo (%(photo_types)s) or a "
+        "voice note."
+    )
+    return _refused(message, "executable", detail)
 
 
 def _refused(message: str, what: str, detail: str = "") -> MediaRefused:
-    return MediaRefused(message, code=f"{what}_not_accepted", status=415, detail=detail)
+    """`message`: marked with gettext_noop, with a %(photo_types)s placeholder."""
+    text = lazy_format(message, photo_types=PHOTO_TYPES)
+    return MediaRefused(text, code=f"{what}_not_accepted", status=415, detail=detail)
 
 
 def _looks_like_text(head: bytes) -> bool:
@@ -240,9 +259,10 @@ def _guessed(head: bytes) -> MediaRefused:
         matches = []
     if not matches:
         logger.info("refused an upload of unknown type starting %r", head[:16])
-        return MediaRefused(
-            f"We can't tell what kind of file that is. {_SEND_INSTEAD}", code="unsupported_type", status=415
+        message = gettext_noop(
+            "We can't tell what kind of file that is. Please send a photo (%(photo_types)s) or a voice note."
         )
+        return MediaRefused(lazy_format(message, photo_types=PHOTO_TYPES), code="unsupported_type", status=415)
     best = matches[0]
     extension, mime = best.extension.lower().lstrip("."), best.mime_type.lower()
     detail = f"puremagic: {best.name} ({best.extension} {best.mime_type})"
@@ -253,14 +273,19 @@ def _guessed(head: bytes) -> MediaRefused:
     family = mime.partition("/")[0]
     label = extension.upper() or best.name
     if family == "image":
-        message = f"{label} images aren't accepted. Please send the photo as {PHOTO_TYPES} — a screenshot works too."
+        message = gettext_noop(
+            "%(label)s images aren't accepted. Please send the photo as %(photo_types)s — a screenshot works too."
+        )
     elif family == "video":
-        message = f"Videos aren't accepted. {_SEND_INSTEAD}"
+        message = gettext_noop("Videos aren't accepted. Please send a photo (%(photo_types)s) or a voice note.")
     elif family == "audio" or extension == "amr":
-        message = (
-            f"That kind of audio ({label}) isn't accepted. Please record a voice note in the chat, "
-            f"or send {VOICE_TYPES}."
+        message = gettext_noop(
+            "That kind of audio (%(label)s) isn't accepted. Please record a voice note in the chat, or send "
+            "%(voice_types)s."
         )
     else:
-        message = f"That kind of file ({best.name}) isn't accepted. {_SEND_INSTEAD}"
-    return MediaRefused(message, code="unsupported_type", status=415, detail=detail)
+        message = gettext_noop(
+            "That kind of file (%(name)s) isn't accepted. Please send a photo (%(photo_types)s) or a voice note."
+        )
+    text = lazy_format(message, label=label, name=best.name, photo_types=PHOTO_TYPES, voice_types=VOICE_TYPES)
+    return MediaRefused(text, code="unsupported_type", status=415, detail=detail)

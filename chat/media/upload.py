@@ -15,9 +15,10 @@ import uuid
 from django.conf import settings
 from django.core.exceptions import SuspiciousFileOperation
 from django.utils.text import get_valid_filename
+from django.utils.translation import gettext_noop
 
 from catalog.imagematch import LIKELY_MATCH, PhotoMatch, photo_match
-from chat.errors import MediaRefused
+from chat.errors import MediaRefused, lazy_format, lazy_number
 from chat.llm.transcribe import transcribe
 from chat.media.audio import audio_process
 from chat.media.images import ProcessedImage, image_process
@@ -49,9 +50,12 @@ def display_name(raw: str, *, kind: str, extension: str) -> str:
 def _size_check(*, kind: str, size: int) -> None:
     limit = settings.CHAT_IMAGE_MAX_BYTES if kind == Attachment.Kind.IMAGE else settings.CHAT_AUDIO_MAX_BYTES
     if size > limit:
-        what = "Photos" if kind == Attachment.Kind.IMAGE else "Voice notes"
+        if kind == Attachment.Kind.IMAGE:
+            message = gettext_noop("Photos can be at most %(limit)s MB; this file is %(size)s MB.")
+        else:
+            message = gettext_noop("Voice notes can be at most %(limit)s MB; this file is %(size)s MB.")
         raise MediaRefused(
-            f"{what} can be at most {limit // (1024 * 1024)} MB; this file is {size / (1024 * 1024):.1f} MB.",
+            lazy_format(message, limit=limit // (1024 * 1024), size=lazy_number(size / (1024 * 1024), 1)),
             code="too_large",
             status=413,
         )

@@ -5,14 +5,16 @@
   "use strict";
 
   const media = (window.supportbotMedia = window.supportbotMedia || {});
+  const gettext = window.gettext || ((s) => s);
+  const interpolate = window.interpolate || ((format, data) => format.replace(/%\((\w+)\)s/g, (_, name) => String(data[name])));
 
   const FALLBACK_ERRORS = {
-    400: "That file could not be read. Please try another photo or record the voice note again.",
-    403: "Your session has expired. Reload the page and try again.",
-    404: "This conversation is not available any more. Reload the page and try again.",
-    413: "That file is too big.",
-    415: "That kind of file can't be sent. Please send a photo or a voice note.",
-    429: "You're sending files too quickly. Please wait a moment and try again.",
+    400: gettext("That file could not be read. Please try another photo or record the voice note again."),
+    403: gettext("Your session has expired. Reload the page and try again."),
+    404: gettext("This conversation is not available any more. Reload the page and try again."),
+    413: gettext("That file is too big."),
+    415: gettext("That kind of file can't be sent. Please send a photo or a voice note."),
+    429: gettext("You're sending files too quickly. Please wait a moment and try again."),
   };
 
   function csrfToken(root) {
@@ -20,45 +22,56 @@
     return match ? decodeURIComponent(match[1]) : root.dataset.csrfToken || "";
   }
 
-  async function uploadFile({ root, conversationId, file, signal }) {
+  // The chat page proves who it is with its session cookie and CSRF token; the widget (no
+  // cookies in a third-party iframe) with the headers auth() gives: its token and site key.
+  function requestOptions(root, auth) {
+    if (auth) return { headers: auth(), credentials: "omit" };
+    return { headers: { "X-CSRFToken": csrfToken(root) }, credentials: "same-origin" };
+  }
+
+  function attachmentsPath(conversationId) {
+    return `/api/conversations/${encodeURIComponent(conversationId)}/attachments`;
+  }
+
+  async function uploadFile({ root, conversationId, file, signal, auth }) {
     const body = new FormData();
     body.append("file", file, file.name || "file");
     let response;
     try {
-      response = await fetch(`/api/conversations/${encodeURIComponent(conversationId)}/attachments`, {
+      response = await fetch(attachmentsPath(conversationId), {
         method: "POST",
         body,
-        headers: { "X-CSRFToken": csrfToken(root) },
-        credentials: "same-origin",
+        ...requestOptions(root, auth),
         signal,
       });
     } catch (error) {
       if (error.name === "AbortError") throw error;
-      throw new Error("The file could not be uploaded. Check your connection and try again.");
+      throw new Error(gettext("The file could not be uploaded. Check your connection and try again."));
     }
     let data = null;
     try { data = await response.json(); } catch { /* not JSON: a proxy's error page */ }
     if (response.status === 201 && data && data.id) return data;
     throw new Error(data?.error?.message || FALLBACK_ERRORS[response.status]
-      || "The file could not be uploaded because of a problem on our side. Please try again.");
+      || gettext("The file could not be uploaded because of a problem on our side. Please try again."));
   }
 
   /** Delete an upload the shopper removed before sending (best effort: the server also
    * drops unsent uploads after a while). */
-  function deleteUpload({ root, attachment }) {
-    fetch(attachment.url, {
-      method: "DELETE",
-      headers: { "X-CSRFToken": csrfToken(root) },
-      credentials: "same-origin",
-    }).catch(() => {});
+  function deleteUpload({ root, attachment, conversationId, auth }) {
+    // The widget's file URLs are signed for reading; deleting goes to the plain API path.
+    const url = auth && conversationId
+      ? `${attachmentsPath(conversationId)}/${encodeURIComponent(attachment.id)}`
+      : attachment.url;
+    fetch(url, { method: "DELETE", ...requestOptions(root, auth) }).catch(() => {});
   }
 
   /**
    * The chips in `tray`. Options: root (the #chat element), limits {maxAttachments,
    * imageMaxBytes, audioMaxBytes}, conversationId() (null until the server named it),
-   * onChange(), notify(text) (shows words for the shopper; "" clears them).
+   * onChange(), notify(text) (shows words for the shopper; "" clears them), auth() (the
+   * widget's request headers; null on the chat page, which uses its cookies).
    */
-  media.createTray = function createTray({ root, tray, limits, conversationId, onChange, notify }) {
+  media.createTray = function createTray({ root, tray, limits, conversationId, onChange, notify, auth = null }) {
     const chips = []; // {kind, name, state: "uploading"|"ready", attachment, controller, preview, el}
 
     function kindOf(file) {
@@ -70,22 +83,27 @@
     // Words for the shopper when nothing more can be attached now, else "".
     function roomProblem() {
       if (chips.length >= limits.maxAttachments) {
-        return `You can attach up to ${limits.maxAttachments} photos or voice notes to one message.`;
+        return interpolate(
+          gettext("You can attach up to %(count)s photos or voice notes to one message."),
+          { count: limits.maxAttachments }, true,
+        );
       }
-      if (!conversationId()) return "Still connecting. Please try again in a moment.";
+      if (!conversationId()) return gettext("Still connecting. Please try again in a moment.");
       return "";
     }
 
     // Returns words for the shopper, or "" when the file may go to the server.
     function precheck(file, kind) {
-      if (!kind) return "Only photos and voice notes can be attached.";
+      if (!kind) return gettext("Only photos and voice notes can be attached.");
       const room = roomProblem();
       if (room) return room;
-      if (file.size === 0) return "That file is empty.";
+      if (file.size === 0) return gettext("That file is empty.");
       const limit = kind === "audio" ? limits.audioMaxBytes : limits.imageMaxBytes;
       if (file.size > limit) {
-        const what = kind === "audio" ? "Voice notes" : "Photos";
-        return `${what} can be at most ${media.formatMegabytes(limit)}; this file is ${media.formatMegabytes(file.size)}.`;
+        const format = kind === "audio"
+          ? gettext("Voice notes can be at most %(limit)s; this file is %(size)s.")
+          : gettext("Photos can be at most %(limit)s; this file is %(size)s.");
+        return interpolate(format, { limit: media.formatMegabytes(limit), size: media.formatMegabytes(file.size) }, true);
       }
       return "";
     }
@@ -106,7 +124,7 @@
         audio.controls = true;
         audio.preload = "metadata";
         audio.src = chip.preview;
-        audio.setAttribute("aria-label", "Your voice note");
+        audio.setAttribute("aria-label", gettext("Your voice note"));
         el.append(audio);
       } else {
         const img = document.createElement("img");
@@ -123,10 +141,12 @@
       remove.type = "button";
       remove.className = "chip-remove";
       remove.textContent = "✕";
-      remove.setAttribute("aria-label", chip.kind === "audio" ? "Remove the voice note" : `Remove ${media.photoLabel(chip.name)}`);
+      remove.setAttribute("aria-label", chip.kind === "audio"
+        ? gettext("Remove the voice note")
+        : interpolate(gettext("Remove %(photo)s"), { photo: media.photoLabel(chip.name) }, true));
       remove.addEventListener("click", () => {
         const next = chips[chips.indexOf(chip) + 1] || chips[chips.indexOf(chip) - 1];
-        if (chip.attachment) deleteUpload({ root, attachment: chip.attachment });
+        if (chip.attachment) deleteUpload({ root, attachment: chip.attachment, conversationId: chip.conversationId, auth });
         removeChip(chip);
         // Keep the keyboard in the tray while it has chips, else hand it back to the textbox.
         (next?.el.querySelector(".chip-remove") || root.querySelector("#input"))?.focus();
@@ -153,7 +173,7 @@
         spinner.setAttribute("aria-hidden", "true");
         const words = document.createElement("span");
         words.className = "visually-hidden";
-        words.textContent = "Uploading…";
+        words.textContent = gettext("Uploading…");
         status.replaceChildren(spinner, words);
       } else {
         status.replaceChildren();
@@ -180,12 +200,14 @@
       if (problem) return notify(problem);
       notify(""); // an earlier file's refusal is old news
       const chip = {
-        kind, name: file.name, state: "uploading", attachment: null,
+        kind, name: file.name, state: "uploading", attachment: null, conversationId: conversationId(),
         controller: new AbortController(), preview: URL.createObjectURL(file), el: null,
       };
       addChip(chip);
       try {
-        chip.attachment = await uploadFile({ root, conversationId: conversationId(), file, signal: chip.controller.signal });
+        chip.attachment = await uploadFile({
+          root, conversationId: chip.conversationId, file, signal: chip.controller.signal, auth,
+        });
       } catch (error) {
         if (!chips.includes(chip)) return; // removed (and aborted) meanwhile
         removeChip(chip);
@@ -231,7 +253,10 @@
       for (const att of attachments) {
         if (chips.length >= limits.maxAttachments) break;
         const preview = att.kind === "audio" ? media.localUrl(att.url) : media.localUrl(att.thumb_url || att.url);
-        addChip({ kind: att.kind, name: att.name, state: "ready", attachment: att, controller: null, preview: preview || "", el: null });
+        addChip({
+          kind: att.kind, name: att.name, state: "ready", attachment: att, conversationId: conversationId(),
+          controller: null, preview: preview || "", el: null,
+        });
       }
     }
 

@@ -2,8 +2,21 @@
 // Plain ES2020, no build step. Loaded last (defer keeps the order), after markdown-it, DOMPurify,
 // the media scripts (media-view.js, attachments.js, recorder.js: window.supportbotMedia), the
 // transcript renderers (render.js), the thumbs (feedback.js) and the hand-off controls (handoff.js).
+//
+// Widget mode (data-mode="widget", the storefront iframe of templates/chat/widget.html, with
+// frame.js): the conversation belongs to a token kept in this iframe's localStorage, sent as a
+// websocket subprotocol and as a Bearer token on uploads (no cookies: browsers withhold them in
+// third-party iframes); the socket opens only once the shopper opens the panel or already has a
+// conversation; a heartbeat watchdog and probes on `online` / tab shown replace dead sockets.
 (() => {
   "use strict";
+
+  const gettext = window.gettext || ((s) => s);
+  const interpolate = window.interpolate || ((format, data, named) => {
+    if (named) return format.replace(/%\((\w+)\)s/g, (_, name) => String(data[name]));
+    let i = 0;
+    return format.replace(/%s/g, () => String(data[i++]));
+  });
 
   const root = document.getElementById("chat");
   const list = document.getElementById("messages");
@@ -18,6 +31,20 @@
   const micButton = document.getElementById("mic");
   const closedHint = document.getElementById("closed-hint");
   const media = window.supportbotMedia;
+  const widgetMode = root.dataset.mode === "widget";
+  const bridge = widgetMode ? window.supportbotFrame || null : null; // frame.js
+  const siteKey = root.dataset.siteKey || "";
+  const language = root.dataset.language || "";
+  const greeting = widgetMode ? root.dataset.greeting || "" : "";
+  const features = { photos: root.dataset.photos !== "false", voice: root.dataset.voice !== "false" };
+  // The server pings an idle socket this often; nothing for 2.5 times that means it is dead.
+  const heartbeatMs = widgetMode ? (Number(root.dataset.heartbeatSeconds) || 0) * 1000 : 0;
+  // A probe (our ping) unanswered this long after the network came back: replace the socket.
+  const PROBE_MS = 4000;
+  // Flow control (docs/protocol.md): the server closes a socket (4008) that leaves more than
+  // CHAT_UNACKED_BYTES unacknowledged, so the page acks after each reply and every ~32 KB.
+  const ACK_EVERY = 32 * 1024;
+  const announcer = widgetMode ? document.getElementById("announcer") : null;
   let tray = null; // the photos and voice notes waiting in the composer (attachments.js)
   let recorder = null; // the mic button (recorder.js)
 
@@ -29,8 +56,11 @@
     audioMaxBytes: intData("audioMaxBytes", 10 * 1024 * 1024),
     audioMaxSeconds: intData("audioMaxSeconds", 120),
   };
-  const STORE_CONVERSATION = "supportbot.conversation";
-  const STORE_SEQ = "supportbot.lastSeq";
+  const STORE_CONVERSATION = widgetMode ? `supportbot:${siteKey}:conversation` : "supportbot.conversation";
+  const STORE_SEQ = widgetMode ? `supportbot:${siteKey}:lastSeq` : "supportbot.lastSeq";
+  // Widget: the owner token, and whether it has a conversation worth a socket on page load.
+  const STORE_OWNER = `supportbot:${siteKey}:owner`;
+  const STORE_STARTED = `supportbot:${siteKey}:started`;
   // Frame errors that answer the message we just sent: it was not stored, so hand it back.
   const REFUSED_MESSAGE_CODES = new Set([
     "message_empty", "message_too_long", "frame_too_large", "rate_limited",
@@ -50,6 +80,12 @@
     retries: 0,
     retryTimer: null,
     stickToBottom: true,
+    token: null, // widget: the owner token (kept here too when localStorage is unavailable)
+    watchdog: null, // widget: fires when the server has been silent too long
+    probe: null, // widget: fires when our ping went unanswered
+    wentOffline: false, // widget: the browser said it lost the network since the socket opened
+    refused: false, // widget: the server refused this site (unknown, switched off): stop trying
+    connections: 0, // sockets opened by this page (for tests and debugging)
   };
 
   // Limits the server put on the page (data-*); a missing one falls back to the server's default.
@@ -68,6 +104,36 @@
     try { sessionStorage.setItem(key, String(value)); } catch { /* not essential */ }
   }
 
+  function localGet(key) {
+    try { return localStorage.getItem(key); } catch { return null; }
+  }
+
+  function localSet(key, value) {
+    try { localStorage.setItem(key, String(value)); } catch { /* then it lasts as long as the page */ }
+  }
+
+  function forgetStored() {
+    for (const key of [STORE_OWNER, STORE_STARTED]) {
+      try { localStorage.removeItem(key); } catch { /* nothing was kept */ }
+    }
+    for (const key of [STORE_CONVERSATION, STORE_SEQ]) {
+      try { sessionStorage.removeItem(key); } catch { /* nothing was kept */ }
+    }
+  }
+
+  // 32 random bytes, base64url (43 characters): whoever holds it owns the conversation.
+  function ownerToken() {
+    if (state.token) return state.token;
+    let token = localGet(STORE_OWNER);
+    if (!/^[A-Za-z0-9_-]{43}$/.test(token || "")) {
+      const bytes = crypto.getRandomValues(new Uint8Array(32));
+      token = btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+      localSet(STORE_OWNER, token);
+    }
+    state.token = token;
+    return token;
+  }
+
   function setLastSeq(seq) {
     state.lastSeq = seq;
     storageSet(STORE_SEQ, seq);
@@ -78,7 +144,7 @@
   const render = window.supportbotRender;
   const shopName = root.dataset.shopName || "";
   const bubbleOptions = {
-    staffLabel: (name) => (shopName ? `${name} · ${shopName} team` : name),
+    staffLabel: (name) => (shopName ? interpolate(gettext("%(name)s · %(shop)s team"), { name, shop: shopName }, true) : name),
   };
 
   function createBubble(message) {
@@ -112,8 +178,37 @@
       if (!replies.current) stopButton.disabled = false; // a reply ended: Stop works again next time
       updateControls();
     },
-    onEnd: (el, status) => feedback.decorate(el, { id: el.dataset.messageId, author: "bot", kind: "chat", status }),
+    onEnd: (el, status) => {
+      feedback.decorate(el, { id: el.dataset.messageId, author: "bot", kind: "chat", status });
+      if (widgetMode) messageArrived(el, { counts: true });
+    },
   });
+
+  // --- Widget: unread count and one announcement per finished message ---
+
+  function messageArrived(el, { counts }) {
+    if (counts) bridge?.messageArrived();
+    if (!announcer) return;
+    let text;
+    if (bridge && !bridge.open) {
+      if (!counts) return;
+      text = gettext("New message in the chat");
+    } else {
+      const author = el.querySelector(".msg-author")?.textContent || "";
+      const body = el.querySelector(".msg-body")?.textContent.trim() || "";
+      text = author ? interpolate(gettext("%(author)s: %(text)s"), { author, text: body }, true) : body;
+    }
+    // Emptied first, so the same words twice are read twice.
+    announcer.textContent = "";
+    setTimeout(() => { announcer.textContent = text; }, 50);
+  }
+
+  // A new chat opens with the shop's greeting (shown only, never stored).
+  function greetingBubble() {
+    const el = render.createBubble({ role: "assistant", author: "bot", kind: "chat", status: "complete", text: greeting }, bubbleOptions);
+    el.dataset.greeting = "true";
+    return el;
+  }
 
   // --- Frames from the server ---
 
@@ -130,6 +225,11 @@
       stopButton.disabled = false;
       state.retries = 0; // the server answered: the next outage starts from a short delay again
       const history = (frame.messages || []).map((m) => createBubble(m));
+      if (widgetMode) {
+        if (greeting && history.length === 0) history.unshift(greetingBubble());
+        // Someone who has chatted gets a socket on the next page at once (for replies and staff).
+        localSet(STORE_STARTED, (frame.messages || []).length > 0 ? "1" : "0");
+      }
       // Messages the server already stored need no resend (their ack may have been lost).
       for (const m of frame.messages || []) {
         if (m.client_msg_id && state.pending.has(m.client_msg_id)) {
@@ -146,6 +246,7 @@
       setConnection("connected");
       handoff.apply(frame, { fresh: true });
       handoff.ready(true);
+      sendIdentity(); // on every new socket: the server knows the shopper per connection
       for (const [clientId, p] of state.pending) sendFrame(messageFrame(clientId, p));
       updateControls();
     },
@@ -174,7 +275,10 @@
       const message = frame.message;
       if (!message) return;
       handoff.messageArrived(message);
-      if (!findMessage(message.id)) appendMessage(createBubble(message));
+      if (findMessage(message.id)) return;
+      const el = createBubble(message);
+      appendMessage(el);
+      if (widgetMode) messageArrived(el, { counts: message.author === "staff" });
     },
 
     "conversation.state"(frame) {
@@ -215,7 +319,12 @@
     },
 
     error(frame) {
-      showNotice(frame.message || "Something went wrong. Please try again.");
+      if (frame.code === "identify_invalid") {
+        // The shop's signature is wrong: its developers need to know, the shopper does not.
+        console.warn("SupportBot.identify was refused:", frame.message);
+        return;
+      }
+      showNotice(frame.message || gettext("Something went wrong. Please try again."));
       const frameError = typeof frame.seq !== "number";
       if (!frameError) return;
       if (frame.code === "invalid_feedback") feedback.refused();
@@ -246,13 +355,30 @@
     return frame.seq <= state.lastSeq;
   }
 
+  // Returns the frame, parsed (or null), for the acker.
   function onFrame(event) {
+    alive(); // any frame, pings included, shows the connection works
     let frame;
-    try { frame = JSON.parse(event.data); } catch { return; }
+    try { frame = JSON.parse(event.data); } catch { return null; }
     const handler = frame && handlers[frame.type];
-    if (!handler || isStale(frame)) return; // unknown types: a newer server, ignore
+    if (!handler || isStale(frame)) return frame; // unknown types: a newer server, ignore
     handler(frame);
     if (typeof frame.seq === "number" && frame.seq > state.lastSeq) setLastSeq(frame.seq);
+    return frame;
+  }
+
+  // Acks count every frame this socket received, ignored ones too, once it has been handled.
+  function createAcker(socket) {
+    let frames = 0;
+    let unacked = 0; // characters since the last ack (about bytes: frames are mostly ASCII)
+    return (event, frame) => {
+      frames += 1;
+      unacked += typeof event.data === "string" ? event.data.length : 0;
+      if (frame?.type !== "reply.end" && unacked < ACK_EVERY) return;
+      if (socket.readyState !== WebSocket.OPEN) return;
+      socket.send(JSON.stringify({ type: "ack", frames }));
+      unacked = 0;
+    };
   }
 
   // --- Connection ---
@@ -260,18 +386,129 @@
   function connect() {
     clearTimeout(state.retryTimer);
     state.retryTimer = null;
-    if (state.socket) return; // open or still connecting
+    if (state.socket || state.refused) return; // open or still connecting
     state.ready = false;
     const scheme = location.protocol === "https:" ? "wss://" : "ws://";
-    const socket = new WebSocket(scheme + location.host + wsPath);
+    let socket;
+    if (widgetMode) {
+      const query = new URLSearchParams({ site: siteKey });
+      if (language) query.set("lang", language);
+      // The token travels as a subprotocol (a header): out of URLs and logs, no cookie needed.
+      socket = new WebSocket(`${scheme}${location.host}${wsPath}?${query}`, ["supportbot.v1", `supportbot.token.${ownerToken()}`]);
+    } else {
+      socket = new WebSocket(scheme + location.host + wsPath);
+    }
     state.socket = socket;
-    socket.addEventListener("message", onFrame);
-    socket.addEventListener("close", () => {
+    state.connections += 1;
+    state.wentOffline = false;
+    socket.addEventListener("open", alive);
+    const ack = createAcker(socket);
+    socket.addEventListener("message", (event) => {
+      let frame = null;
+      try { frame = onFrame(event); } finally { ack(event, frame); }
+    });
+    socket.addEventListener("close", (event) => {
       if (state.socket !== socket) return;
       state.socket = null;
       state.ready = false;
+      quiet();
+      if (widgetMode && (event.code === 4404 || event.code === 4403)) {
+        // Unknown or switched-off site: the server's error frame said so; retrying won't help.
+        state.refused = true;
+        replies.reset();
+        handoff.ready(false);
+        setConnection("unavailable");
+        updateControls();
+        return;
+      }
       scheduleReconnect();
     });
+  }
+
+  // --- Widget: telling a dead socket from a quiet one ---
+
+  // A frame arrived (or the socket opened): restart the watchdog, the probe is answered.
+  function alive() {
+    clearTimeout(state.probe);
+    state.probe = null;
+    if (!heartbeatMs) return;
+    clearTimeout(state.watchdog);
+    state.watchdog = setTimeout(replaceSocket, heartbeatMs * 2.5);
+  }
+
+  function quiet() {
+    clearTimeout(state.watchdog);
+    clearTimeout(state.probe);
+    state.watchdog = state.probe = null;
+  }
+
+  // Drop the socket without waiting for its close handshake (a dead one never completes it) and
+  // connect again now: the server's `conversation` frame and replay bring the rest of a reply.
+  function replaceSocket() {
+    const socket = state.socket;
+    if (!socket) return connect();
+    state.socket = null;
+    state.ready = false;
+    quiet();
+    try { socket.close(); } catch { /* already closing */ }
+    replies.reset();
+    handoff.ready(false);
+    setConnection("reconnecting");
+    connect();
+    updateControls();
+  }
+
+  // The network is back or the tab is shown again: is the socket still alive?
+  function checkConnection() {
+    if (state.refused) return;
+    if (!state.socket) {
+      if (wanted()) connect();
+      return;
+    }
+    if (state.wentOffline) return replaceSocket(); // the old connection died with the network
+    if (state.socket.readyState !== WebSocket.OPEN || state.probe) return;
+    try { state.socket.send(JSON.stringify({ type: "ping" })); } catch { return replaceSocket(); }
+    state.probe = setTimeout(replaceSocket, PROBE_MS);
+  }
+
+  // Widget: a socket is worth opening once the shopper opened the chat or has a conversation.
+  function wanted() {
+    return !widgetMode || Boolean(bridge?.open) || localGet(STORE_STARTED) === "1";
+  }
+
+  // SupportBot.reset(): the shop's customer signed out. Forget the token (so this browser can no
+  // longer open their conversation), drop the socket and the transcript, and start afresh if the
+  // panel is open. The conversation itself stays with the shop for staff.
+  function forget() {
+    forgetStored();
+    state.token = null;
+    state.conversationId = null;
+    state.uploadConversationId = null;
+    state.lastSeq = 0;
+    state.pending.clear();
+    state.refused = false;
+    const socket = state.socket;
+    state.socket = null;
+    state.ready = false;
+    quiet();
+    clearTimeout(state.retryTimer);
+    if (socket) {
+      try { socket.close(); } catch { /* already closing */ }
+    }
+    tray?.clear();
+    replies.reset();
+    handoff.ready(false);
+    list.replaceChildren(...(greeting ? [greetingBubble()] : []));
+    input.value = "";
+    inputChanged();
+    setConnection("connecting");
+    if (bridge?.open) connect();
+    updateControls();
+  }
+
+  function sendIdentity() {
+    const identity = bridge?.identity;
+    if (identity) sendFrame({ type: "identify", ...identity });
   }
 
   function scheduleReconnect() {
@@ -286,7 +523,8 @@
   }
 
   function reconnectNow() {
-    if (!state.socket) connect();
+    if (widgetMode) checkConnection();
+    else if (!state.socket) connect();
   }
 
   function sendFrame(frame) {
@@ -299,10 +537,11 @@
 
   function setConnection(kind) {
     const texts = {
-      connecting: "Connecting…",
-      connected: "Connected",
-      reconnecting: "Reconnecting…",
-      offline: "Offline: we'll reconnect when your connection is back",
+      connecting: gettext("Connecting…"),
+      connected: gettext("Connected"),
+      reconnecting: gettext("Reconnecting…"),
+      offline: gettext("Offline: we'll reconnect when your connection is back"),
+      unavailable: gettext("This chat is not available"),
     };
     statusLine.dataset.state = kind;
     statusLine.textContent = texts[kind];
@@ -315,9 +554,11 @@
     return [...text].length;
   }
 
-  function messageFrame(clientId, { text, attachments }) {
+  function messageFrame(clientId, { text, attachments, context }) {
     const frame = { type: "message", text, client_msg_id: clientId };
     if (attachments.length) frame.attachments = attachments.map((a) => a.id);
+    // The product page the shopper was on when they wrote it (the host's setContext).
+    if (context) frame.context = context;
     return frame;
   }
 
@@ -327,13 +568,17 @@
     if ((!text && attachments.length === 0) || !canSend()) return;
     const count = charCount(text);
     if (count > maxChars) {
-      showNotice(`Your message is ${count} characters long; the limit is ${maxChars}. Please shorten it.`);
+      showNotice(interpolate(
+        gettext("Your message is %(count)s characters long; the limit is %(limit)s. Please shorten it."),
+        { count, limit: maxChars }, true,
+      ));
       return;
     }
     const clientId = render.newClientId();
     const el = createBubble({ role: "user", author: "shopper", status: "pending", text, attachments });
-    const pending = { text, attachments, el };
+    const pending = { text, attachments, el, context: bridge?.context || null };
     state.pending.set(clientId, pending);
+    if (widgetMode) localSet(STORE_STARTED, "1");
     state.stickToBottom = true;
     appendMessage(el);
     // If the socket is down the message waits, visibly pending, and goes out on reconnect.
@@ -390,9 +635,12 @@
 
   // --- Photos and voice notes (static/chat/attachments.js, recorder.js) ---
 
-  if (media && limits.maxAttachments > 0) {
+  if (media && limits.maxAttachments > 0 && (features.photos || features.voice)) {
     tray = createTray();
-    recorder = createRecorder();
+    recorder = features.voice ? createRecorder() : null;
+    // A site may switch photos or voice notes off (the server refuses them too).
+    if (!features.photos) document.getElementById("photo")?.remove();
+    if (!features.voice) document.getElementById("mic")?.remove();
   } else {
     // Attachments switched off (CHAT_MAX_ATTACHMENTS=0) or their scripts missing: text only.
     document.getElementById("photo")?.remove();
@@ -407,11 +655,15 @@
       conversationId: () => state.uploadConversationId,
       onChange: updateControls,
       notify: showNotice,
+      // The widget has no cookies: its token and site key stand in for session and CSRF token.
+      auth: widgetMode ? () => ({ Authorization: `Bearer ${ownerToken()}`, "X-Supportbot-Site": siteKey }) : null,
     });
-    media.wireFilePicking({
-      button: photoButton, fileInput: document.getElementById("photo-input"), input, dropZone: root, tray: created,
-      notify: showNotice,
-    });
+    if (features.photos) {
+      media.wireFilePicking({
+        button: photoButton, fileInput: document.getElementById("photo-input"), input, dropZone: root, tray: created,
+        notify: showNotice,
+      });
+    }
     media.enableLightbox(list);
     return created;
   }
@@ -462,7 +714,10 @@
   if (window.ResizeObserver) new ResizeObserver(scrollIfSticky).observe(list);
 
   window.addEventListener("online", reconnectNow);
-  window.addEventListener("offline", () => { if (!state.socket) setConnection("offline"); });
+  window.addEventListener("offline", () => {
+    state.wentOffline = true;
+    if (!state.socket || widgetMode) setConnection("offline");
+  });
   document.addEventListener("visibilitychange", () => {
     if (document.visibilityState === "visible") reconnectNow();
   });
@@ -471,9 +726,19 @@
   setConnection("connecting");
   inputChanged();
   updateControls();
-  connect();
-  // On phones, focusing on load would throw the keyboard over the conversation.
-  if (!matchMedia("(pointer: coarse)").matches) input.focus();
+  if (widgetMode) {
+    if (greeting) list.replaceChildren(greetingBubble());
+    bridge?.on("open", () => {
+      scrollIfSticky();
+      if (!state.socket) connect(); // the first time the shopper opens the chat
+    });
+    bridge?.on("identify", sendIdentity);
+    bridge?.on("reset", forget);
+  }
+  if (wanted()) connect();
+  // On phones, focusing on load would throw the keyboard over the conversation; in the widget
+  // it would take the focus away from the shop's page.
+  if (!widgetMode && !matchMedia("(pointer: coarse)").matches) input.focus();
 
   // For debugging from the console and for browser tests.
   window.supportbotChat = {
@@ -485,5 +750,7 @@
     get attachments() { return tray ? tray.count : 0; },
     get micOpen() { return Boolean(recorder?.micOpen); },
     disconnect() { state.socket?.close(); },
+    get socketOpen() { return Boolean(state.socket); },
+    get connections() { return state.connections; },
   };
 })();

@@ -3,13 +3,17 @@
 (() => {
   "use strict";
 
+  // From /jsi18n/<lang>.js when the page loads it (see render.js); English without it.
+  const gettext = window.gettext || ((text) => text);
+
   const REASONS = [
-    ["wrong_product", "Wrong product"],
-    ["wrong_price", "Wrong price or stock"],
-    ["misunderstood_media", "Didn't understand my photo or voice note"],
-    ["rude", "Rude or unhelpful"],
-    ["other", "Other"],
+    ["wrong_product", gettext("Wrong product")],
+    ["wrong_price", gettext("Wrong price or stock")],
+    ["misunderstood_media", gettext("Didn't understand my photo or voice note")],
+    ["rude", gettext("Rude or unhelpful")],
+    ["other", gettext("Other")],
   ];
+  const NOT_CONNECTED = gettext("Not connected right now. Please try again in a moment.");
   // Replies worth judging: a failed one has no words to judge.
   const FINISHED = new Set(["complete", "stopped", "incomplete"]);
   let formCount = 0; // unique ids for labels
@@ -48,9 +52,9 @@
       const wrap = document.createElement("div");
       wrap.className = "msg-feedback";
       wrap.setAttribute("role", "group");
-      wrap.setAttribute("aria-label", "Was this answer helpful?");
-      const up = thumb("up", "Helpful answer");
-      const down = thumb("down", "Not helpful");
+      wrap.setAttribute("aria-label", gettext("Was this answer helpful?"));
+      const up = thumb("up", gettext("Helpful answer"));
+      const down = thumb("down", gettext("Not helpful"));
       const thanks = document.createElement("span");
       thanks.className = "feedback-thanks";
       thanks.setAttribute("role", "status");
@@ -100,7 +104,7 @@
       form.noValidate = true;
       const fieldset = document.createElement("fieldset");
       const legend = document.createElement("legend");
-      legend.textContent = "What went wrong?";
+      legend.textContent = gettext("What went wrong?");
       fieldset.append(legend);
       for (const [value, text] of REASONS) {
         const id = `${prefix}-${value}`;
@@ -118,7 +122,7 @@
       const commentLabel = document.createElement("label");
       commentLabel.htmlFor = `${prefix}-comment`;
       commentLabel.className = "feedback-comment-label";
-      commentLabel.textContent = "Anything else? (optional)";
+      commentLabel.textContent = gettext("Anything else? (optional)");
       const comment = document.createElement("textarea");
       comment.id = `${prefix}-comment`;
       comment.className = "feedback-comment";
@@ -129,11 +133,11 @@
       const sendButton = document.createElement("button");
       sendButton.type = "submit";
       sendButton.className = "button button-primary feedback-send";
-      sendButton.textContent = "Send";
+      sendButton.textContent = gettext("Send");
       const cancel = document.createElement("button");
       cancel.type = "button";
       cancel.className = "button button-secondary";
-      cancel.textContent = "Cancel";
+      cancel.textContent = gettext("Cancel");
       cancel.addEventListener("click", () => closeForm(el));
       actions.append(sendButton, cancel);
       fieldset.append(commentLabel, comment);
@@ -155,7 +159,7 @@
     function submit(el, choice) {
       const frame = { type: "feedback", message_id: el.dataset.messageId, ...choice };
       if (!send(frame)) {
-        notify("Not connected right now. Please try again in a moment.");
+        notify(NOT_CONNECTED);
         return;
       }
       el.querySelector(".msg-feedback").dataset.state = "sending";
@@ -169,7 +173,7 @@
       for (const button of wrap.querySelectorAll(".feedback-thumb")) {
         button.setAttribute("aria-pressed", button.dataset.value === value ? "true" : "false");
       }
-      if (thank) wrap.querySelector(".feedback-thanks").textContent = "Thanks for your feedback";
+      if (thank) wrap.querySelector(".feedback-thanks").textContent = gettext("Thanks for your feedback");
     }
 
     /** feedback.ack: the choice is stored. */

@@ -5,6 +5,11 @@
   "use strict";
 
   const byId = (id) => document.getElementById(id);
+  // From /jsi18n/<lang>.js when the page loads it (see render.js); English without it.
+  const gettext = window.gettext || ((text) => text);
+  const interpolate = window.interpolate
+    || ((fmt, values) => fmt.replace(/%\((\w+)\)s/g, (_, key) => String(values[key])));
+  const NOT_CONNECTED = gettext("Not connected right now. Please try again in a moment.");
 
   /**
    * send(frame) returns false when the frame could not go out; notify(text) shows words for the
@@ -29,10 +34,6 @@
     const typing = window.supportbotRender.createTypingIndicator(byId("typing-line"));
     const current = { status: null, staffName: null, rating: null, handoffSent: false, endedHere: false };
 
-    function staffName() {
-      return current.staffName || "someone from our team";
-    }
-
     /** The conversation's state, from `conversation` and `conversation.state` frames. */
     function apply({ status, staff_name: name, rating }, { fresh = false } = {}) {
       const before = current.status;
@@ -49,9 +50,11 @@
 
     function showState() {
       const texts = {
-        waiting: "Waiting for a person — the assistant keeps helping meanwhile",
-        staff: `You're chatting with ${staffName()}`,
-        closed: "This chat has ended",
+        waiting: gettext("Waiting for a person — the assistant keeps helping meanwhile"),
+        staff: current.staffName
+          ? interpolate(gettext("You're chatting with %(name)s"), { name: current.staffName }, true)
+          : gettext("You're chatting with someone from our team"),
+        closed: gettext("This chat has ended"),
       };
       const text = texts[current.status] || "";
       el.state.dataset.status = current.status;
@@ -96,7 +99,8 @@
     function showThanks(value) {
       el.ratingForm.hidden = true;
       el.thanks.hidden = false;
-      el.thanks.textContent = `Thank you! You rated this chat ${value} out of 5.`;
+      const thanks = gettext("Thank you! You rated this chat %(value)s out of 5.");
+      el.thanks.textContent = interpolate(thanks, { value }, true);
     }
 
     el.ratingForm.addEventListener("change", () => {
@@ -113,20 +117,20 @@
       const comment = el.ratingComment.value.trim();
       if (comment) frame.comment = comment;
       if (send(frame)) el.ratingSend.disabled = true; // until rating.ack (or an error)
-      else notify("Not connected right now. Please try again in a moment.");
+      else notify(NOT_CONNECTED);
     });
 
     el.restart.addEventListener("click", () => {
       // The server answers with a fresh `conversation` frame, which resets the page.
       if (send({ type: "restart" })) el.restart.disabled = true;
-      else notify("Not connected right now. Please try again in a moment.");
+      else notify(NOT_CONNECTED);
     });
 
     // --- Asking for a person, ending the chat ---
 
     el.handoff.addEventListener("click", () => {
       if (!send({ type: "handoff" })) {
-        notify("Not connected right now. Please try again in a moment.");
+        notify(NOT_CONNECTED);
         return;
       }
       current.handoffSent = true; // until the state changes (or an error says why not)
@@ -156,7 +160,7 @@
     });
     el.endYes.addEventListener("click", () => {
       if (!send({ type: "end" })) {
-        notify("Not connected right now. Please try again in a moment.");
+        notify(NOT_CONNECTED);
         return;
       }
       current.endedHere = true;
@@ -171,7 +175,10 @@
       typing(frame) {
         if (frame.who !== "staff") return;
         if (!frame.active) return typing.clear();
-        typing.show(`${frame.name || current.staffName || "Someone from our team"} is typing…`);
+        const name = frame.name || current.staffName;
+        typing.show(name
+          ? interpolate(gettext("%(name)s is typing…"), { name }, true)
+          : gettext("Someone from our team is typing…"));
       },
       messageArrived(message) {
         if (message.author === "staff") typing.clear();

@@ -5,6 +5,10 @@
   "use strict";
 
   const media = (window.supportbotMedia = window.supportbotMedia || {});
+  // From /jsi18n/<lang>.js when the page loads it (see render.js); English without it.
+  const gettext = window.gettext || ((text) => text);
+  const interpolate = window.interpolate
+    || ((fmt, values) => fmt.replace(/%\((\w+)\)s/g, (_, key) => String(values[key])));
 
   // Attachment files are served by this origin; anything else is refused by the CSP anyway.
   function localUrl(url) {
@@ -24,11 +28,16 @@
 
   function formatMegabytes(bytes) {
     const mb = bytes / (1024 * 1024);
-    return `${mb >= 10 ? Math.round(mb) : mb.toFixed(1)} MB`;
+    const digits = mb >= 10 ? 0 : 1;
+    // 1.5 MB in English, 1,5 MB in German and Spanish: the page's language decides.
+    const number = new Intl.NumberFormat(document.documentElement.lang || undefined, {
+      minimumFractionDigits: digits, maximumFractionDigits: digits,
+    });
+    return `${number.format(mb)} MB`;
   }
 
   function photoLabel(name) {
-    return name ? `Photo: ${name}` : "Photo";
+    return name ? interpolate(gettext("Photo: %(name)s"), { name }, true) : gettext("Photo");
   }
 
   // "Transcript: …" under a voice note; `text` null means the upload is still running.
@@ -40,17 +49,17 @@
       const spinner = document.createElement("span");
       spinner.className = "spinner";
       spinner.setAttribute("aria-hidden", "true");
-      el.append(spinner, "Transcribing…");
+      el.append(spinner, gettext("Transcribing…"));
       return el;
     }
     if (!text.trim()) {
       el.dataset.state = "empty";
-      el.textContent = "No transcript";
+      el.textContent = gettext("No transcript");
       return el;
     }
     const label = document.createElement("span");
     label.className = "att-transcript-label";
-    label.textContent = "Transcript:";
+    label.textContent = gettext("Transcript:");
     el.append(label, " ", text.trim());
     return el;
   }
@@ -64,7 +73,7 @@
       link.href = full;
       link.target = "_blank";
       link.rel = "noopener";
-      link.title = "Open the full-size photo";
+      link.title = gettext("Open the full-size photo");
     }
     const img = document.createElement("img");
     img.className = "att-photo-img";
@@ -89,8 +98,9 @@
     audio.preload = "none"; // a history full of voice notes downloads nothing until played
     const src = localUrl(att.url);
     if (src) audio.src = src;
-    const length = att.duration_ms ? ` (${formatDuration(att.duration_ms)})` : "";
-    audio.setAttribute("aria-label", `Voice note${length}`);
+    audio.setAttribute("aria-label", att.duration_ms
+      ? interpolate(gettext("Voice note (%(duration)s)"), { duration: formatDuration(att.duration_ms) }, true)
+      : gettext("Voice note"));
     figure.append(audio, transcriptElement(att.transcript || "", "figcaption"));
     return figure;
   }
@@ -123,11 +133,11 @@
   function createLightbox() {
     const dialog = document.createElement("dialog");
     dialog.className = "lightbox";
-    dialog.setAttribute("aria-label", "Photo");
+    dialog.setAttribute("aria-label", gettext("Photo"));
     const close = document.createElement("button");
     close.type = "button";
     close.className = "lightbox-close";
-    close.setAttribute("aria-label", "Close the photo");
+    close.setAttribute("aria-label", gettext("Close the photo"));
     close.textContent = "✕";
     close.addEventListener("click", () => dialog.close());
     const img = document.createElement("img");
@@ -151,7 +161,7 @@
       event.preventDefault();
       lightbox = lightbox || createLightbox();
       const img = lightbox.querySelector(".lightbox-img");
-      img.alt = link.querySelector("img")?.alt || "Photo";
+      img.alt = link.querySelector("img")?.alt || gettext("Photo");
       img.src = link.href;
       lightbox.showModal();
     });

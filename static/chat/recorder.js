@@ -4,6 +4,9 @@
   "use strict";
 
   const media = (window.supportbotMedia = window.supportbotMedia || {});
+  // From /jsi18n/<lang>.js when the page loads it (see render.js); English without it.
+  const gettext = window.gettext || ((text) => text);
+  const CANNOT_RECORD = gettext("This browser can't record voice notes. You can type your question instead.");
 
   // Chrome, Firefox and Edge record Opus in WebM; Safari only AAC in MP4.
   const TYPES = [
@@ -14,10 +17,8 @@
   ];
 
   function unsupportedReason() {
-    if (!window.isSecureContext) return "Voice notes need a secure (https) connection to this site.";
-    if (!navigator.mediaDevices?.getUserMedia || !window.MediaRecorder) {
-      return "This browser can't record voice notes. You can type your question instead.";
-    }
+    if (!window.isSecureContext) return gettext("Voice notes need a secure (https) connection to this site.");
+    if (!navigator.mediaDevices?.getUserMedia || !window.MediaRecorder) return CANNOT_RECORD;
     return "";
   }
 
@@ -25,15 +26,17 @@
     switch (error?.name) {
       case "NotAllowedError":
       case "SecurityError":
-        return "The microphone is blocked for this site. Allow it in your browser's settings to record a voice note.";
+        return gettext(
+          "The microphone is blocked for this site. Allow it in your browser's settings to record a voice note.",
+        );
       case "NotFoundError":
       case "OverconstrainedError":
-        return "No microphone was found. Connect one and try again.";
+        return gettext("No microphone was found. Connect one and try again.");
       case "NotReadableError":
       case "AbortError":
-        return "The microphone is in use by another app. Close it and try again.";
+        return gettext("The microphone is in use by another app. Close it and try again.");
       default:
-        return "The microphone could not be started. Please try again.";
+        return gettext("The microphone could not be started. Please try again.");
     }
   }
 
@@ -103,7 +106,7 @@
         recorder = new MediaRecorder(stream, type ? { mimeType: type } : undefined);
       } catch {
         stream.getTracks().forEach((t) => t.stop());
-        notify("This browser can't record voice notes. You can type your question instead.");
+        notify(CANNOT_RECORD);
         return;
       }
       const current = { stream, recorder, chunks: [], cancelled: false, startedAt: 0, ticker: 0, type, extension };
@@ -114,7 +117,7 @@
       recorder.addEventListener("stop", () => finish(current));
       recorder.addEventListener("error", () => {
         current.cancelled = true;
-        notify("Recording stopped because of a problem with the microphone. Please try again.");
+        notify(gettext("Recording stopped because of a problem with the microphone. Please try again."));
         finish(current);
       });
       // A microphone unplugged (or taken away by the system) ends the note where it is.
@@ -145,7 +148,7 @@
       const type = (current.recorder.mimeType || current.type || "audio/webm").split(";")[0];
       const blob = new Blob(current.chunks, { type });
       if (blob.size === 0) {
-        notify("Nothing was recorded. Check your microphone and try again.");
+        notify(gettext("Nothing was recorded. Check your microphone and try again."));
         return;
       }
       const stamp = new Date().toISOString().slice(0, 19).replace(/[:T]/g, "-");

@@ -7,15 +7,29 @@
 
   const render = (window.supportbotRender = window.supportbotRender || {});
 
+  // Words come from the catalog at /jsi18n/<lang>.js when the page loads it first (the chat
+  // page does); without it (the staff page) they stay English.
+  const gettext = window.gettext || ((text) => text);
+  const pgettext = window.pgettext || ((context, text) => text);
+  const interpolate = window.interpolate
+    || ((fmt, values) => fmt.replace(/%\((\w+)\)s/g, (_, key) => String(values[key])));
+
   const LABELS = {
-    pending: "Sending…",
-    stopped: "Stopped",
-    incomplete: "Reply cut off",
-    failed: "No reply — please try again",
-    failedUser: "Not sent",
+    pending: gettext("Sending…"),
+    stopped: gettext("Stopped"),
+    incomplete: gettext("Reply cut off"),
+    failed: gettext("No reply — please try again"),
+    failedUser: gettext("Not sent"),
   };
-  const AUTHORS = { shopper: "You", bot: "Assistant", staff: "Staff", system: "Notice" };
-  const STOCK_LABELS = { in_stock: "In stock", low_stock: "Only a few left", out_of_stock: "Out of stock" };
+  const AUTHORS = {
+    shopper: pgettext("message author", "You"),
+    bot: pgettext("message author", "Assistant"),
+    staff: pgettext("message author", "Staff"),
+    system: pgettext("message author", "Notice"),
+  };
+  const STOCK_LABELS = {
+    in_stock: gettext("In stock"), low_stock: gettext("Only a few left"), out_of_stock: gettext("Out of stock"),
+  };
 
   // --- Markdown ---
 
@@ -144,7 +158,7 @@
     const wrap = document.createElement("div");
     wrap.className = "msg-products";
     wrap.setAttribute("role", "list");
-    wrap.setAttribute("aria-label", "Products mentioned");
+    wrap.setAttribute("aria-label", gettext("Products mentioned"));
     for (const card of cards) wrap.append(createCard(card));
     const after = el.querySelector(".msg-label, .msg-feedback");
     if (after) after.before(wrap);
@@ -181,7 +195,7 @@
     if (card.compare_at_price) {
       const was = document.createElement("s");
       was.textContent = card.compare_at_price;
-      was.setAttribute("aria-label", `was ${card.compare_at_price}`);
+      was.setAttribute("aria-label", interpolate(gettext("was %(price)s"), { price: card.compare_at_price }, true));
       price.append(" ", was);
     }
     const stock = document.createElement("span");

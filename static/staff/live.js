@@ -33,6 +33,9 @@
   const reasonWords = new Map(window.supportbotFeedback?.REASONS || []);
   const wsPath = root.dataset.wsPath || "/ws/staff/";
   const FORBIDDEN = 4403;
+  // Flow control (docs/protocol.md): the server closes a socket (4008) that leaves more than
+  // CHAT_UNACKED_BYTES unacknowledged, so the page acks after each reply and every ~32 KB.
+  const ACK_EVERY = 32 * 1024;
   // Frame errors that answer a staff message: it was not stored, so it goes back to the box.
   const REFUSED_MESSAGE_CODES = new Set([
     "message_empty", "message_too_long", "frame_too_large", "rate_limited", "not_owner",
@@ -283,17 +286,33 @@
     "reply.start", "reply.notice", "reply.delta", "reply.products", "reply.end",
   ]);
 
+  // Returns the frame, parsed (or null), for the acker.
   function onFrame(event) {
     let frame;
-    try { frame = JSON.parse(event.data); } catch { return; }
+    try { frame = JSON.parse(event.data); } catch { return null; }
     const handler = frame && handlers[frame.type];
-    if (!handler) return; // a newer server: ignore
-    if (CONVERSATION_FRAMES.has(frame.type) && (!state.viewing || state.viewing !== state.openId)) return;
-    if (frame.type !== "conversation" && isStale(frame)) return;
+    if (!handler) return frame; // a newer server: ignore
+    if (CONVERSATION_FRAMES.has(frame.type) && (!state.viewing || state.viewing !== state.openId)) return frame;
+    if (frame.type !== "conversation" && isStale(frame)) return frame;
     handler(frame);
     if (frame.type !== "conversation" && typeof frame.seq === "number" && frame.seq > state.lastSeq) {
       state.lastSeq = frame.seq;
     }
+    return frame;
+  }
+
+  // Acks count every frame this socket received, ignored ones too, once it has been handled.
+  function createAcker(socket) {
+    let frames = 0;
+    let unacked = 0; // characters since the last ack (about bytes: frames are mostly ASCII)
+    return (event, frame) => {
+      frames += 1;
+      unacked += typeof event.data === "string" ? event.data.length : 0;
+      if (frame?.type !== "reply.end" && unacked < ACK_EVERY) return;
+      if (socket.readyState !== WebSocket.OPEN) return;
+      socket.send(JSON.stringify({ type: "ack", frames }));
+      unacked = 0;
+    };
   }
 
   // --- Connection ---
@@ -305,7 +324,11 @@
     const scheme = location.protocol === "https:" ? "wss://" : "ws://";
     const socket = new WebSocket(scheme + location.host + wsPath);
     state.socket = socket;
-    socket.addEventListener("message", onFrame);
+    const ack = createAcker(socket);
+    socket.addEventListener("message", (event) => {
+      let frame = null;
+      try { frame = onFrame(event); } finally { ack(event, frame); }
+    });
     socket.addEventListener("close", (event) => {
       if (state.socket !== socket) return;
       state.socket = null;

@@ -34,7 +34,8 @@ def token() -> str:
 async def make_site(**fields: Any) -> Site:
     fields.setdefault("name", "Northpeak")
     fields.setdefault("allowed_origins", f"{SHOP}\nhttps://www.shop.example.com")
-    return await database_sync_to_async(Site.objects.create)(**fields)
+    site: Site = await database_sync_to_async(Site.objects.create)(**fields)
+    return site
 
 
 class WidgetShopper(Shopper):
@@ -124,7 +125,7 @@ async def test_the_token_finds_its_conversation_again_on_the_next_page_and_only_
     again = WidgetShopper(site.public_key, owner)
     reopened = await again.connect()
     assert reopened["id"] == snapshot["id"]
-    assert [m["text"] for m in reopened["messages"]][0] == "Do you sell rain jackets?"
+    assert reopened["messages"][0]["text"] == "Do you sell rain jackets?"
     conversation = await database_sync_to_async(Conversation.objects.get)(pk=snapshot["id"])
     assert conversation.site_id == site.pk and conversation.owner_hash != owner  # only its hash is kept
     await again.disconnect()
@@ -193,6 +194,22 @@ async def test_identify_with_the_shops_signature_is_stored_a_forged_one_is_refus
     # The secret is derived, never stored: rotating the version changes it.
     site.secret_version += 1
     assert identify_secret(site) != secret
+    await shopper.disconnect()
+
+
+async def test_identify_keeps_working_while_the_deployment_rotates_its_secret_key(offline, settings):
+    site = await make_site()
+    old_secret = identify_secret(site)
+    settings.SECRET_KEY_FALLBACKS = [settings.SECRET_KEY]
+    settings.SECRET_KEY = "a-brand-new-secret-key-" + secrets.token_urlsafe(20)
+    assert identify_secret(site) != old_secret
+    shopper = WidgetShopper(site.public_key)
+    await shopper.connect()
+    await shopper.send({"type": "identify", "user_id": "7", "email": "", "signature": signature(old_secret, "7", "")})
+    assert (await shopper.recv())["type"] == "identify.ack"  # the shop's server still has the old one
+    settings.SECRET_KEY_FALLBACKS = []
+    await shopper.send({"type": "identify", "user_id": "7", "email": "", "signature": signature(old_secret, "7", "")})
+    assert (await shopper.recv())["code"] == "identify_invalid"  # fallback dropped: the old one ends
     await shopper.disconnect()
 
 
@@ -405,4 +422,3 @@ def test_origins_must_be_origins():
     with pytest.raises(ValidationError) as error:
         site.full_clean()
     assert "allowed_origins" in error.value.message_dict
-

@@ -96,7 +96,9 @@ def test_a_photo_is_previewed_uploaded_sent_and_shown_in_the_transcript(page, fa
     expect(chip).to_have_count(1)
     expect(chip).to_have_attribute("data-state", "ready", timeout=15_000)
     # The local preview gave way to the server's thumbnail.
-    expect(chip.locator("img")).to_have_attribute("src", re.compile(r"/api/conversations/[^/]+/attachments/.+/thumb$"))
+    expect(chip.locator("img")).to_have_attribute(
+        "src", re.compile(r"/api/conversations/[^/]+/attachments/.+/thumb\?s=[^&]+$")
+    )
     eventually(lambda: image_loaded(chip.locator("img")), timeout=5, what="the chip's thumbnail")
     # A photo alone is a message: Send works with an empty text box.
     expect(page.locator("#input")).to_have_value("")

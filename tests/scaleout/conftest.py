@@ -7,7 +7,7 @@ TEST_DATABASE_URL / TEST_REDIS_URL (the defaults of scripts/test.sh) and skip wi
 except with CI=true, where that fails.
 
 Each session gets a database of its own (created here, dropped after; never pytest-django's
-`test`) and Redis database SCALEOUT_REDIS_DB, flushed before and after.
+`test`) and Redis database SCALEOUT_REDIS_DB (5, or TEST_SCALEOUT_REDIS_DB), flushed before and after.
 """
 
 from __future__ import annotations
@@ -34,7 +34,9 @@ from tests.fakes.openai_server import FakeOpenAI
 ROOT = Path(__file__).resolve().parents[2]
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test")
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-SCALEOUT_REDIS_DB = 5  # not used by the suite (db 0) or the benchmarks
+# Not used by the suite (db 0) or the benchmarks; TEST_SCALEOUT_REDIS_DB picks another, so two
+# checkouts sharing one Redis do not flush each other's.
+SCALEOUT_REDIS_DB = int(os.environ.get("TEST_SCALEOUT_REDIS_DB", "5"))
 LEASE_SECONDS = 5  # CHAT_TURN_LEASE_SECONDS: a killed process's lease runs out this fast
 STAFF_USER, STAFF_PASSWORD = "ana", "scaleout-test-pw-5517"  # a throwaway user in a throwaway database
 
