@@ -37,7 +37,7 @@ from chat.media.selectors import attachments_available
 from chat.models import Attachment, Conversation, Message
 from chat.protocol import MessageFrame
 from chat.ratelimit import rate_limit_hit
-from chat.recovery import replies_orphaned_finish
+from chat.recovery import replies_orphaned_finish, unfinished_replies
 from chat.replies import Turn
 from chat.sites import SiteConfig
 
@@ -167,17 +167,25 @@ def _grounding_start(frame: MessageFrame) -> asyncio.Task[list[Product]] | None:
 
 
 # A turn publishes reply.end before it lets go of its lease, so a message sent the moment the
-# reply ends can find the lease still held for a few milliseconds: wait that long, not longer.
+# reply ends can find the lease still held for a few milliseconds: then wait that long.
 LEASE_WAIT_SECONDS = 1.0
 
 
-async def _lease_wait(journal: Any, conversation_id: str, turn_id: str) -> bool:
+async def _lease_wait(journal: Any, conversation_id: str, turn_id: str, *, last_stored: int) -> bool:
+    """Take the conversation's lease. Held by a reply still streaming: False at once. Held by a
+    turn whose reply has ended (nothing unfinished after what is stored): wait for it briefly."""
+    ttl = settings.CHAT_TURN_LEASE_SECONDS
+    if await journal.lease_acquire(conversation_id, turn_id, ttl):
+        return True
+    events = await journal.since(conversation_id, last_stored)
+    if events is None or unfinished_replies(events):
+        return False
     deadline = asyncio.get_running_loop().time() + LEASE_WAIT_SECONDS
-    while not await journal.lease_acquire(conversation_id, turn_id, settings.CHAT_TURN_LEASE_SECONDS):
-        if asyncio.get_running_loop().time() >= deadline:
-            return False
+    while asyncio.get_running_loop().time() < deadline:
         await asyncio.sleep(0.02)
-    return True
+        if await journal.lease_acquire(conversation_id, turn_id, ttl):
+            return True
+    return False
 
 
 async def shopper_message_receive(
@@ -230,7 +238,7 @@ async def shopper_message_receive(
         raise ConversationClosed()
     journal = get_journal()
     turn_id = uuid.uuid4().hex
-    if not await _lease_wait(journal, conversation_id, turn_id):
+    if not await _lease_wait(journal, conversation_id, turn_id, last_stored=opening.last_seq):
         raise ReplyInProgress()
     turn = Turn(conversation_id=conversation_id, lease_owner=turn_id, site=site, language=language)
     grounding = _grounding_start(frame)

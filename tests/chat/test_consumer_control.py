@@ -47,6 +47,19 @@ async def test_stop_ends_the_reply_keeps_its_text_and_closes_the_upstream_reques
     await shopper.disconnect()
 
 
+async def test_a_message_sent_the_moment_a_reply_ends_is_taken_not_refused(offline):
+    # reply.end goes out just before the turn lets go of its lease: a quick second message must
+    # wait for that instant, never get reply_in_progress.
+    shopper = Shopper(await browser_session())
+    await shopper.connect()
+    for question in ("Do you have rain jackets?", "And gaiters?", "Anything else?"):
+        await shopper.say(question)
+        frames = await shopper.recv_until("reply.end")
+        assert not [f for f in frames if f["type"] == "error"], frames
+    assert len(await database_sync_to_async(list)(Message.objects.filter(role="assistant"))) == 3
+    await shopper.disconnect()
+
+
 async def test_a_message_while_a_reply_streams_is_refused_and_not_stored(fake_openai):
     fake_openai.enqueue(Script.stream_forever(rate=20, count=10))
     shopper = Shopper(await browser_session())
