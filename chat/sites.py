@@ -127,11 +127,6 @@ def site_cache_clear(site: Site) -> None:
     cache.delete(_cache_key(site.public_key))
 
 
-def site_config_for_conversation(conversation_id: str) -> SiteConfig:
-    site = Site.objects.filter(conversations__id=conversation_id).first()
-    return site_config(site)
-
-
 def origin_normalise(origin: str) -> str:
     """scheme://host[:port] in lower case, default ports dropped; '' for anything else."""
     try:

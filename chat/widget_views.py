@@ -17,7 +17,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.templatetags.static import static
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils import translation
 from django.utils.translation import get_supported_language_variant
 from django.utils.translation import gettext as _
@@ -46,12 +46,9 @@ def _language(request: HttpRequest, config: SiteConfig) -> str:
         return settings.LANGUAGE_CODE
 
 
-def _jsi18n_url(language: str) -> str | None:
-    # The JavaScript catalog (/jsi18n/<lang>.js); without it the page shows its English strings.
-    try:
-        return reverse("jsi18n", args=[language])
-    except NoReverseMatch:
-        return None
+def _jsi18n_url(language: str) -> str:
+    # The JavaScript catalog (/jsi18n/<lang>.js) of the page's language.
+    return reverse("jsi18n", args=[language])
 
 
 def _frame_ancestors(config: SiteConfig | None) -> list[str]:
