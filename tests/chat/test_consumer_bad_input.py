@@ -128,7 +128,11 @@ async def test_a_burst_of_messages_is_refused_past_the_limit_without_a_crash(off
             answered += 1
             codes[frame.get("code") or frame["type"]] = codes.get(frame.get("code") or frame["type"], 0) + 1
     stored = await database_sync_to_async(Message.objects.filter(author="shopper").count)()
-    assert stored <= 5 and codes.get("rate_limited", 0) + codes.get("reply_in_progress", 0) >= BURST - 5
+    # The limit counts per clock minute (chat/ratelimit.py): a burst that spans a minute boundary
+    # (on Redis it takes ~40 s) may get the limit's worth in each of the two minutes, never more.
+    allowed = 2 * settings.CHAT_MESSAGES_PER_MINUTE
+    refused = codes.get("rate_limited", 0) + codes.get("reply_in_progress", 0)
+    assert 1 <= stored <= allowed and refused >= BURST - allowed
     await shopper.disconnect()
     again = Shopper(await browser_session())  # the server is fine for everyone else
     await again.connect()
