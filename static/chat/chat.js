@@ -41,9 +41,6 @@
   const heartbeatMs = widgetMode ? (Number(root.dataset.heartbeatSeconds) || 0) * 1000 : 0;
   // A probe (our ping) unanswered this long after the network came back: replace the socket.
   const PROBE_MS = 4000;
-  // Flow control (docs/protocol.md): the server closes a socket (4008) that leaves more than
-  // CHAT_UNACKED_BYTES unacknowledged, so the page acks after each reply and every ~32 KB.
-  const ACK_EVERY = 32 * 1024;
   const announcer = widgetMode ? document.getElementById("announcer") : null;
   let tray = null; // the photos and voice notes waiting in the composer (attachments.js)
   let recorder = null; // the mic button (recorder.js)
@@ -367,20 +364,6 @@
     return frame;
   }
 
-  // Acks count every frame this socket received, ignored ones too, once it has been handled.
-  function createAcker(socket) {
-    let frames = 0;
-    let unacked = 0; // characters since the last ack (about bytes: frames are mostly ASCII)
-    return (event, frame) => {
-      frames += 1;
-      unacked += typeof event.data === "string" ? event.data.length : 0;
-      if (frame?.type !== "reply.end" && unacked < ACK_EVERY) return;
-      if (socket.readyState !== WebSocket.OPEN) return;
-      socket.send(JSON.stringify({ type: "ack", frames }));
-      unacked = 0;
-    };
-  }
-
   // --- Connection ---
 
   function connect() {
@@ -402,7 +385,7 @@
     state.connections += 1;
     state.wentOffline = false;
     socket.addEventListener("open", alive);
-    const ack = createAcker(socket);
+    const ack = window.supportbotAcks.create(socket);
     socket.addEventListener("message", (event) => {
       let frame = null;
       try { frame = onFrame(event); } finally { ack(event, frame); }

@@ -33,9 +33,6 @@
   const reasonWords = new Map(window.supportbotFeedback?.REASONS || []);
   const wsPath = root.dataset.wsPath || "/ws/staff/";
   const FORBIDDEN = 4403;
-  // Flow control (docs/protocol.md): the server closes a socket (4008) that leaves more than
-  // CHAT_UNACKED_BYTES unacknowledged, so the page acks after each reply and every ~32 KB.
-  const ACK_EVERY = 32 * 1024;
   // Frame errors that answer a staff message: it was not stored, so it goes back to the box.
   const REFUSED_MESSAGE_CODES = new Set([
     "message_empty", "message_too_long", "frame_too_large", "rate_limited", "not_owner",
@@ -301,20 +298,6 @@
     return frame;
   }
 
-  // Acks count every frame this socket received, ignored ones too, once it has been handled.
-  function createAcker(socket) {
-    let frames = 0;
-    let unacked = 0; // characters since the last ack (about bytes: frames are mostly ASCII)
-    return (event, frame) => {
-      frames += 1;
-      unacked += typeof event.data === "string" ? event.data.length : 0;
-      if (frame?.type !== "reply.end" && unacked < ACK_EVERY) return;
-      if (socket.readyState !== WebSocket.OPEN) return;
-      socket.send(JSON.stringify({ type: "ack", frames }));
-      unacked = 0;
-    };
-  }
-
   // --- Connection ---
 
   function connect() {
@@ -324,7 +307,7 @@
     const scheme = location.protocol === "https:" ? "wss://" : "ws://";
     const socket = new WebSocket(scheme + location.host + wsPath);
     state.socket = socket;
-    const ack = createAcker(socket);
+    const ack = window.supportbotAcks.create(socket);
     socket.addEventListener("message", (event) => {
       let frame = null;
       try { frame = onFrame(event); } finally { ack(event, frame); }
