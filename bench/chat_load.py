@@ -274,6 +274,9 @@ def measured(args: argparse.Namespace, target: str, shoppers: int) -> dict[str, 
                     str(ROOT / ".venv/bin/py-spy"),
                     "record",
                     "--nonblocking",
+                    # Only samples holding the GIL: where the process's CPU goes, not its threads
+                    # waiting for PostgreSQL or for the GIL.
+                    "--gil",
                     "--threads",
                     "-r",
                     "200",

@@ -5,15 +5,17 @@ chat_load.py to compare the real app against on the same machine, in the same ru
 
 A plain ASGI app (no Django, no Channels, no database), served by the same Daphne as the app.
 On connect it sends a `conversation` frame; on each `message` frame it POSTs to the upstream with
-the same shared httpx client settings the app uses, and forwards every content delta as its own
-`reply.delta` frame the moment it arrives, then `reply.end`. Not part of the tests.
+the httpx client settings and transport (chat/llm/transport.py) the app uses, and forwards every
+content delta as its own `reply.delta` frame the moment it arrives, then `reply.end`. Not part of the tests.
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import os
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -29,12 +31,24 @@ _decode = msgspec.json.Decoder().decode
 _client: httpx.AsyncClient | None = None
 
 
+def _transport_module() -> Any:
+    """chat/llm/transport.py, loaded by its path: importing the `chat` package would set up Django."""
+    path = Path(__file__).resolve().parents[1] / "chat" / "llm" / "transport.py"
+    spec = importlib.util.spec_from_file_location("relay_transport", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def client() -> httpx.AsyncClient:
     global _client
     if _client is None:
+        limits = httpx.Limits(max_connections=None, max_keepalive_connections=100)
         _client = httpx.AsyncClient(
             timeout=httpx.Timeout(connect=10, read=None, write=30, pool=10),
-            limits=httpx.Limits(max_connections=None, max_keepalive_connections=100),
+            limits=limits,
+            transport=_transport_module().AsyncioTransport(limits=limits),
         )
     return _client
 

@@ -22,6 +22,7 @@ from chat.llm.endpoints import model_for_tier
 from chat.llm.tokens import message_tokens
 from chat.llm.types import ChatRequest, TextDelta
 from chat.media.parts import content_value, has_media, text_content
+from chat.media.selectors import attachments_prefetch
 from chat.models import Attachment, Message
 
 logger = logging.getLogger(__name__)
@@ -72,11 +73,11 @@ def history_plan(*, conversation_id: str, budget: int) -> HistoryPlan:
         .annotate(has_attachments=Exists(Attachment.objects.filter(message=OuterRef("pk"))))
         # A failed reply has no text; a voice note alone has none either, but counts.
         .exclude(text="", has_attachments=False)
-        .prefetch_related("attachments")
     )
     if summary is not None and summary.covers_through_seq is not None:
         recent = recent.filter(seq__gt=summary.covers_through_seq)
     messages: list[Message] = list(recent.exclude(role=Message.Role.SYSTEM).order_by("seq"))
+    attachments_prefetch(messages, empty=lambda message: not message.has_attachments)  # type: ignore[attr-defined]
     base = [model_message(summary)] if summary else []
     if message_tokens(base + [model_message(m) for m in messages]) <= budget:
         return HistoryPlan(summary=summary, messages=messages, overflow=[])

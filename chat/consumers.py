@@ -9,6 +9,7 @@ import time
 from typing import Any
 from urllib.parse import parse_qs
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
@@ -88,6 +89,17 @@ class ConversationStream(AsyncWebsocketConsumer):
         super().__init__(*args, **kwargs)
         self.window = SendWindow(settings.CHAT_UNACKED_BYTES)
 
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        """channels' dispatch without its `aclose_old_connections()` before every handler
+        (channels ≥ 4.2, channels/consumer.py): a hop to the database thread for every frame in
+        and every event out — per token, per socket. These consumers never use the ORM on the
+        event loop: their database work runs through `database_sync_to_async`, which closes
+        stale connections itself, or chat/db.py's threads, which keep their own."""
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
     async def disconnect(self, code: int) -> None:
         heartbeats.discard(self)
         if self.ip_counted and self.client_ip:
@@ -161,8 +173,7 @@ class ConversationStream(AsyncWebsocketConsumer):
     async def _send(self, frame: Event) -> None:
         if self.window.closed:
             return  # too slow: closed, waiting for the disconnect
-        with translation.override(self.language):
-            data = frame_encode(frame)
+        data = frame_encode(frame, language=self.language)
         # isascii() is O(1) in CPython; only other text pays for its UTF-8 length.
         if not self.window.sending(len(data) if data.isascii() else len(data.encode())):
             await self._too_slow()

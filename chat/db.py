@@ -39,7 +39,9 @@ def _pool() -> ThreadPoolExecutor | None:
     """The pool, or None when calls go to channels' thread (SQLite, or CHAT_DB_THREADS=0)."""
     global _executor
     threads = settings.CHAT_DB_THREADS
-    if threads <= 0 or connection.vendor != "postgresql":
+    # From the settings, not `connection.vendor`: on the event loop each task has connections of
+    # its own, so that would build a database wrapper per call.
+    if threads <= 0 or not settings.DATABASES["default"]["ENGINE"].endswith("postgresql"):
         return None
     if _executor is None:
         with _lock:

@@ -17,6 +17,7 @@ from django.conf import settings
 from django.core.cache import cache
 
 from chat import selectors, states
+from chat.cache import cache_run
 from chat.events import channel_layer, conversation_group, event_publish, seq_next, turn_stop_request
 from chat.journal import Event
 from chat.models import Message
@@ -31,19 +32,27 @@ TAKEN_OVER = "taken_over"
 
 
 async def staff_seen() -> None:
-    """A staff live page is open (called on connect and every so often while it stays open)."""
-    await cache.aset(STAFF_SEEN_KEY, time.time(), timeout=settings.CHAT_STAFF_ONLINE_SECONDS)
+    """A staff live page is open (called on connect, before it reads the list, and every so
+    often while it stays open)."""
+    await cache_run(lambda: cache.set(STAFF_SEEN_KEY, time.time(), timeout=settings.CHAT_STAFF_ONLINE_SECONDS))
 
 
 async def staff_online() -> bool:
-    seen = await cache.aget(STAFF_SEEN_KEY)
+    seen = await cache_run(lambda: cache.get(STAFF_SEEN_KEY))
     return seen is not None and time.time() - float(seen) <= settings.CHAT_STAFF_ONLINE_SECONDS
 
 
 async def lobby_notify(*, conversation_id: str) -> None:
     """Tell every staff live page that this conversation changed. Never fails its caller: a
-    stale list entry must not break a turn."""
+    stale list entry must not break a turn.
+
+    With no staff page open nobody would hear it: skip the summary's three queries (twice per
+    turn). A page that opens marks itself seen before it reads the list from the database, and
+    every change is committed before it is notified, so a change is either in that list or
+    notified to the page."""
     try:
+        if not await staff_online():
+            return
         summary = await database_sync_to_async(selectors.conversation_summary_get)(conversation_id=conversation_id)
         await channel_layer().group_send(LOBBY_GROUP, {"type": LOBBY_MESSAGE_TYPE, "conversation": summary})
     except Exception:

@@ -7,6 +7,8 @@ import time
 
 from django.core.cache import cache
 
+from chat.cache import cache_run
+
 
 async def rate_limit_hit(*, key: str, limit: int, window: int = 60, cost: int = 1) -> int | None:
     """Count `cost` (one hit, or bytes) against `key`. Returns None if allowed, else seconds
@@ -14,13 +16,16 @@ async def rate_limit_hit(*, key: str, limit: int, window: int = 60, cost: int = 
     now = time.time()
     bucket = int(now // window)
     cache_key = f"rl:{key}:{bucket}"
-    await cache.aadd(cache_key, 0, timeout=window + 5)
-    try:
-        count = await cache.aincr(cache_key, cost)
-    except ValueError:  # expired between add and incr: start the window again
-        await cache.aset(cache_key, cost, timeout=window + 5)
-        count = cost
-    if count <= limit:
+
+    def hit() -> int:
+        cache.add(cache_key, 0, timeout=window + 5)
+        try:
+            return int(cache.incr(cache_key, cost))
+        except ValueError:  # expired between add and incr: start the window again
+            cache.set(cache_key, cost, timeout=window + 5)
+            return cost
+
+    if await cache_run(hit) <= limit:
         return None
     return max(1, int((bucket + 1) * window - now + 0.999))
 
@@ -32,18 +37,25 @@ _OPEN_TTL = 3600
 async def connection_open(*, key: str, limit: int) -> bool:
     """Count an open connection for `key`; False (and not counted) when `limit` are open."""
     cache_key = f"open:{key}"
-    await cache.aadd(cache_key, 0, timeout=_OPEN_TTL)
-    count = await cache.aincr(cache_key)
-    await cache.atouch(cache_key, _OPEN_TTL)
-    if count > limit:
-        await cache.adecr(cache_key)
-        return False
-    return True
+
+    def count_in() -> bool:
+        cache.add(cache_key, 0, timeout=_OPEN_TTL)
+        count = cache.incr(cache_key)
+        cache.touch(cache_key, _OPEN_TTL)
+        if count > limit:
+            cache.decr(cache_key)
+            return False
+        return True
+
+    return await cache_run(count_in)
 
 
 async def connection_close(*, key: str) -> None:
-    try:
-        if await cache.adecr(f"open:{key}") < 0:
-            await cache.aset(f"open:{key}", 0, timeout=_OPEN_TTL)
-    except ValueError:  # expired meanwhile
-        pass
+    def count_out() -> None:
+        try:
+            if cache.decr(f"open:{key}") < 0:
+                cache.set(f"open:{key}", 0, timeout=_OPEN_TTL)
+        except ValueError:  # expired meanwhile
+            pass
+
+    await cache_run(count_out)

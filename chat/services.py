@@ -37,10 +37,11 @@ def conversation_identify(*, conversation_id: uuid.UUID | str, user_id: str, ema
     )
 
 
-def conversation_advance(*, conversation_id: uuid.UUID | str, seq: int) -> None:
+def conversation_advance(*, conversation_id: uuid.UUID | str, seq: int, **also: Any) -> None:
+    """Record `seq` as stored (and `also`: more fields of the same UPDATE)."""
     now = timezone.now()
     Conversation.objects.filter(pk=conversation_id).update(
-        last_seq=Greatest(F("last_seq"), seq), last_message_at=now, updated_at=now
+        last_seq=Greatest(F("last_seq"), seq), last_message_at=now, updated_at=now, **also
     )
 
 
@@ -132,8 +133,9 @@ def reply_store(
         grounding=grounding or {},
         cost=cost,
     )
-    conversation_advance(conversation_id=conversation_id, seq=end_seq)
-    Conversation.objects.filter(pk=conversation_id).update(
+    conversation_advance(
+        conversation_id=conversation_id,
+        seq=end_seq,
         prompt_tokens=F("prompt_tokens") + int(usage.get("prompt_tokens") or 0),
         completion_tokens=F("completion_tokens") + int(usage.get("completion_tokens") or 0),
         cost=F("cost") + (cost or 0),

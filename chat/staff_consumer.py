@@ -62,6 +62,8 @@ class StaffConsumer(ConversationStream):
         metrics.SOCKETS.labels(kind=self.socket_kind).inc()
         heartbeats.add(self)  # a staff page left open all day sits behind the same proxies
         await self.channel_layer.group_add(LOBBY_GROUP, self.channel_name)
+        # Seen before the list is read: from here on every change is notified (chat/handoff.py).
+        await handoff.staff_seen()
         self._presence = asyncio.create_task(self._keep_present())
         conversations = await database_sync_to_async(selectors.lobby_conversations)()
         await self._send(
@@ -79,8 +81,8 @@ class StaffConsumer(ConversationStream):
     async def _keep_present(self) -> None:
         """Shoppers asking for a person are told staff are online while a live page is open."""
         while True:
-            await handoff.staff_seen()
             await asyncio.sleep(settings.CHAT_STAFF_ONLINE_SECONDS / 3)
+            await handoff.staff_seen()
 
     async def lobby_update(self, message: dict[str, Any]) -> None:
         """Group messages of type lobby.update (see chat/handoff.py)."""

@@ -22,7 +22,6 @@ from typing import Any
 import msgspec
 from django.conf import settings
 from django.db import IntegrityError
-from django.db.models import Prefetch, prefetch_related_objects
 from django.utils.translation import ngettext
 
 from catalog.models import Product
@@ -33,8 +32,8 @@ from chat.errors import AttachmentNotFound, ConversationClosed, RateLimited, Rep
 from chat.events import event_publish, seq_next
 from chat.handoff import lobby_notify
 from chat.journal import Event, get_journal
-from chat.media.selectors import attachments_available
-from chat.models import Attachment, Conversation, Message
+from chat.media.selectors import attachments_available, attachments_prefetch
+from chat.models import Conversation, Message
 from chat.protocol import MessageFrame
 from chat.ratelimit import rate_limit_hit
 from chat.recovery import replies_orphaned_finish, unfinished_replies
@@ -142,13 +141,15 @@ def _message_store(*, conversation_id: str, seq: int, frame: MessageFrame) -> _S
     # The conversation (and its site) and the attachments, read once here, serve the ack, the
     # status and the request the turn builds next (chat/context.py).
     message.conversation = selectors.conversation_for_turn(conversation_id=conversation_id)
-    attachments = Attachment.objects.all() if frame.attachments else Attachment.objects.none()
-    prefetch_related_objects([message], Prefetch("attachments", queryset=attachments))
+    attachments_prefetch([message], empty=lambda _message: not frame.attachments)
     ack = _ack_frame(message, seq=seq)
     status = message.conversation.status
     if status == Conversation.Status.STAFF:
         return _Stored(message=message, ack=ack, status=status, resent=False)
-    plan = history_plan(conversation_id=conversation_id, budget=settings.LLM_HISTORY_TOKENS)
+    if seq == 1:  # the conversation's first event: no history to read
+        plan = HistoryPlan(summary=None, messages=[message], overflow=[])
+    else:
+        plan = history_plan(conversation_id=conversation_id, budget=settings.LLM_HISTORY_TOKENS)
     return _Stored(message=message, ack=ack, status=status, resent=False, plan=plan)
 
 

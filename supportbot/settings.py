@@ -118,7 +118,9 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Threads (each with its own connection) for the chat's turns on PostgreSQL, so turns do not queue
 # behind each other on channels' one database thread (chat/db.py); 0: that thread, as on SQLite.
-CHAT_DB_THREADS = env_int("CHAT_DB_THREADS", 4, minimum=0)
+# More threads only fight the event loop for the GIL: at 500 chats, 2 streamed tokens with half
+# the delay of 4 and started turns sooner (docs/benchmarks.md).
+CHAT_DB_THREADS = env_int("CHAT_DB_THREADS", 2, minimum=0)
 
 REDIS_URL = env_str("REDIS_URL")
 if REDIS_URL:

@@ -292,3 +292,21 @@ async def test_staff_can_close_a_conversation_and_the_shopper_may_rate_it(fake_o
     assert (await shopper.recv_until("rating.ack"))[-1]["value"] == 2
     await shopper.disconnect()
     await ana.disconnect()
+
+
+async def test_a_staff_page_hears_of_every_turn_once_open(fake_openai):
+    """Turns skip the lobby's summary while no staff page is open (chat/handoff.py); a page that
+    opens reads the list, then hears of every change."""
+    shopper, conversation_id = await shopper_connected()
+    fake_openai.enqueue(Script.stream("Hello!"))
+    await shopper.turn("Hi there")
+    staff = Staff(await staff_session("ana", first_name="Ana"))
+    await staff.connect()
+    listed = {c["id"]: c for c in staff.lobby["conversations"]}
+    assert listed[conversation_id]["messages"] == 2 and listed[conversation_id]["preview"] == "Hello!"
+    fake_openai.enqueue(Script.stream("Sure."))
+    await shopper.turn("Another question")
+    update = await staff.recv_until("lobby.update")
+    assert update["conversation"]["id"] == conversation_id
+    await shopper.disconnect()
+    await staff.disconnect()

@@ -10,6 +10,7 @@ import pytest
 from chat.errors import UpstreamStreamError, UpstreamUnavailable
 from chat.llm.client import AttemptError, OpenAIChatClient, Timeouts
 from chat.llm.endpoints import Endpoint
+from chat.llm.transport import AsyncioTransport
 from chat.llm.types import ChatRequest, Finish, ReasoningDelta, RefusalDelta, TextDelta, Usage
 from tests.fakes import Comment, Done, Headers, Refusal, Script, Text
 from tests.fakes import Finish as FinishStep
@@ -22,7 +23,7 @@ SECRET = "sk-secret-value-that-must-not-leak"
 @pytest.fixture
 async def client(fake_openai_server):
     fake_openai_server.reset()
-    async with httpx.AsyncClient() as http:
+    async with httpx.AsyncClient(transport=AsyncioTransport(limits=httpx.Limits())) as http:
         yield OpenAIChatClient(
             endpoint=Endpoint(
                 name="test",
@@ -112,7 +113,7 @@ async def test_closing_the_stream_early_closes_the_upstream_connection(client, f
 
 
 async def test_connection_refused_is_unavailable():
-    async with httpx.AsyncClient() as http:
+    async with httpx.AsyncClient(transport=AsyncioTransport(limits=httpx.Limits())) as http:
         client = OpenAIChatClient(
             endpoint=Endpoint(name="nowhere", base_url="http://127.0.0.1:9/v1", api_key="", model="m"),
             http=http,
@@ -120,3 +121,44 @@ async def test_connection_refused_is_unavailable():
         )
         with pytest.raises(UpstreamUnavailable, match="ConnectError"):
             await collect(client)
+
+
+async def test_headers_then_silence_times_out_as_unavailable(client, fake_openai_server):
+    fake_openai_server.enqueue(Script.hang(timeout=3))
+    started = asyncio.get_running_loop().time()
+    with pytest.raises(UpstreamUnavailable, match="first token"):
+        await collect(client)
+    assert asyncio.get_running_loop().time() - started < 2.5
+
+
+async def test_a_slow_but_steady_stream_is_not_timed_out(client, fake_openai_server):
+    # Chunks 0.3 s apart for 1.5 s: each wait is under the 0.5 s idle limit, the whole is not.
+    fake_openai_server.enqueue(Script.stream(["a", "b", "c", "d", "e"], delay=0.3))
+    events = await collect(client)
+    assert "".join(e.text for e in events if isinstance(e, TextDelta)) == "abcde"
+
+
+async def test_a_caller_that_takes_long_between_chunks_is_not_timed_out(client, fake_openai_server):
+    # The time the caller spends with a chunk is not the model's silence.
+    fake_openai_server.enqueue(Script.stream(["a", "b", "c"]))
+    text = ""
+    async for event in client.stream(REQUEST):
+        if isinstance(event, TextDelta):
+            text += event.text
+            await asyncio.sleep(0.7)
+    assert text == "abc"
+
+
+async def test_cancelling_the_reader_is_a_cancellation_not_a_timeout(client, fake_openai_server):
+    fake_openai_server.enqueue(Script.stream_forever(rate=50))
+    first = asyncio.Event()
+
+    async def read() -> None:
+        async for _event in client.stream(REQUEST):
+            first.set()
+
+    task = asyncio.create_task(read())
+    await asyncio.wait_for(first.wait(), 2)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task

@@ -1,0 +1,201 @@
+"""chat/llm/transport.py: httpx over asyncio streams, against real servers on loopback (plain
+HTTP/1.1 and TLS with a throwaway CA)."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import httpx
+import pytest
+import trustme
+
+from chat.llm.transport import AsyncioStream, AsyncioTransport
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+LIMITS = httpx.Limits(max_connections=None, max_keepalive_connections=10)
+
+
+class Server:
+    """An HTTP/1.1 server on loopback that runs `handler` per connection and counts them."""
+
+    def __init__(self, handler: Handler, ssl_context: ssl.SSLContext | None = None) -> None:
+        self.handler = handler
+        self.ssl_context = ssl_context
+        self.connections = 0
+        self.port = 0
+        self._server: asyncio.Server | None = None
+
+    async def __aenter__(self) -> Server:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0, ssl=self.ssl_context)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._server is not None
+        self._server.close()
+        await self._server.wait_closed()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        try:
+            await self.handler(reader, writer)
+        finally:
+            writer.close()
+
+
+async def read_request(reader: asyncio.StreamReader) -> bytes:
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = next(
+        (int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")), 0
+    )
+    return await reader.readexactly(length) if length else b""
+
+
+def answer(body: bytes, *, close: bool = False) -> bytes:
+    connection = b"close" if close else b"keep-alive"
+    return b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\nconnection: %s\r\n\r\n%s" % (len(body), connection, body)
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(transport=AsyncioTransport(limits=LIMITS), timeout=2.0) as http:
+        yield http
+
+
+async def test_each_chunk_of_a_stream_arrives_before_the_next_is_sent(client):
+    got_first = asyncio.Event()
+
+    async def stream(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n")
+        for data in (b"data: one\n\n", b"data: two\n\n"):
+            writer.write(b"%x\r\n%s\r\n" % (len(data), data))
+            await writer.drain()
+            # Nothing more until the client has read this one: a buffering transport hangs here.
+            await asyncio.wait_for(got_first.wait(), 2.0)
+        writer.write(b"0\r\n\r\n")
+        await writer.drain()
+
+    lines = []
+    async with Server(stream) as server, client.stream("POST", f"http://127.0.0.1:{server.port}/") as response:
+        assert isinstance(response.extensions["network_stream"], AsyncioStream)
+        async for line in response.aiter_lines():
+            if line:
+                lines.append(line)
+                got_first.set()
+    assert lines == ["data: one", "data: two"]
+
+
+async def test_a_kept_alive_connection_is_reused(client):
+    async def keep_alive(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            try:
+                await read_request(reader)
+            except asyncio.IncompleteReadError:
+                return
+            writer.write(answer(b"ok"))
+            await writer.drain()
+
+    async with Server(keep_alive) as server:
+        for _ in range(3):
+            assert (await client.get(f"http://127.0.0.1:{server.port}/")).text == "ok"
+    assert server.connections == 1
+
+
+async def test_a_connection_the_server_closed_while_idle_is_not_reused(client):
+    async def one_answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        # Says keep-alive, then closes anyway once idle (as servers do after their idle timeout).
+        await read_request(reader)
+        writer.write(answer(b"ok"))
+        await writer.drain()
+
+    async with Server(one_answer) as server:
+        url = f"http://127.0.0.1:{server.port}/"
+        assert (await client.get(url)).text == "ok"
+        await asyncio.sleep(0.1)  # the close reaches the client's socket
+        assert (await client.get(url)).text == "ok"
+    assert server.connections == 2
+
+
+async def test_a_refused_connection_is_a_connect_error(client):
+    async def nothing(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        pass
+
+    async with Server(nothing) as server:
+        port = server.port  # closed again: nothing listens there now
+    with pytest.raises(httpx.ConnectError):
+        await client.get(f"http://127.0.0.1:{port}/")
+
+
+async def test_a_silent_server_is_a_read_timeout():
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        await asyncio.sleep(5)
+
+    async with Server(silent) as server:
+        transport = AsyncioTransport(limits=LIMITS)
+        async with httpx.AsyncClient(transport=transport, timeout=httpx.Timeout(2.0, read=0.2)) as http:
+            with pytest.raises(httpx.ReadTimeout):
+                await http.get(f"http://127.0.0.1:{server.port}/")
+
+
+async def test_a_server_that_breaks_off_mid_body_is_an_error(client):
+    async def cut(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nonly part")
+        await writer.drain()
+
+    async with Server(cut) as server:
+        with pytest.raises(httpx.RemoteProtocolError):
+            await client.get(f"http://127.0.0.1:{server.port}/")
+
+
+async def test_https_with_a_trusted_certificate_and_refused_with_an_untrusted_one(monkeypatch, tmp_path):
+    authority = trustme.CA()
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    authority.issue_cert("localhost").configure_cert(server_context)
+
+    async def hello(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(answer(b"secure"))
+        await writer.drain()
+        await reader.read()  # open until the client is done
+
+    async with Server(hello, ssl_context=server_context) as server:
+        url = f"https://localhost:{server.port}/"
+        # Not trusted by the default bundle: refused.
+        async with httpx.AsyncClient(transport=AsyncioTransport(limits=LIMITS), timeout=2.0) as http:
+            with pytest.raises(httpx.ConnectError):
+                await http.get(url)
+        # Trusted through SSL_CERT_FILE, as an operator with a private CA would configure it.
+        bundle = tmp_path / "ca.pem"
+        authority.cert_pem.write_to_path(str(bundle))
+        monkeypatch.setenv("SSL_CERT_FILE", str(bundle))
+        trusting = httpx.AsyncClient(transport=AsyncioTransport(limits=LIMITS), timeout=2.0)
+        async with trusting, trusting.stream("GET", url) as response:
+            assert response.extensions["network_stream"].get_extra_info("ssl_object") is not None
+            assert (await response.aread()) == b"secure"
+
+
+async def test_the_model_client_goes_through_the_environments_proxy(monkeypatch):
+    """httpx honours HTTP(S)_PROXY only with its own transport: with a proxy configured the app's
+    client keeps it (chat/llm/http.py)."""
+    from chat.llm.http import http_client
+
+    seen: list[bytes] = []
+
+    async def proxy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        seen.append(head.split(b"\r\n")[0])
+        writer.write(answer(b"via proxy", close=True))
+        await writer.drain()
+
+    async with Server(proxy) as server:
+        monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{server.port}")
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        response = await http_client().get("http://model.invalid/v1/models")
+    assert response.text == "via proxy"
+    assert seen == [b"GET http://model.invalid/v1/models HTTP/1.1"]
