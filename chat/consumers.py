@@ -239,18 +239,21 @@ class ChatConsumer(ConversationStream):
         await self._attach(str(conversation.id), after_seq=None)
 
     async def _refuse(self, error: ChatError, code: int) -> None:
-        await self._send(error.as_frame())
+        with translation.override(self.language):
+            frame = error.as_frame()  # its words, in the socket's language
+        await self._send(frame)
         await self.close(code=code)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        try:
-            with translation.override(self.language):
+        # The error frames too are worded in the socket's language: as_frame() renders them.
+        with translation.override(self.language):
+            try:
                 await self._handle(frame_decode(text_data))
-        except ChatError as exc:
-            await self._send(exc.as_frame())
-        except Exception:
-            logger.exception("chat frame failed")
-            await self._send(ChatError().as_frame())
+            except ChatError as exc:
+                await self._send(exc.as_frame())
+            except Exception:
+                logger.exception("chat frame failed")
+                await self._send(ChatError().as_frame())
 
     async def _handle(self, frame: object) -> None:
         if isinstance(frame, AckFrame):  # the most frequent frame: first, and before any conversation

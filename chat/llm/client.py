@@ -56,7 +56,7 @@ class AttemptError(UpstreamUnavailable):
 class _ChunkTimer:
     """Times each wait for the next chunk, like `asyncio.timeout(limit)` around it, with one
     timer per stream instead of one per chunk (a heap entry made and cancelled per token per chat
-    was ~6 % of the app's CPU at 500 chats, bench/chat_load.py).
+    was ~4 % of the app's CPU at 500 chats, bench/chat_load.py).
 
     The timer is moved lazily: when it fires early (chunks kept coming) it is set again for the
     current deadline. It cancels the task only while it waits in `next` — a callback runs only

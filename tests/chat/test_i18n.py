@@ -5,6 +5,7 @@ their placeholders and are compiled from the .po files next to them (scripts/i18
 from __future__ import annotations
 
 import gettext
+import json
 import re
 import uuid
 from decimal import Decimal
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import polib  # type: ignore[import-untyped]  # polib ships no type hints
 import pytest
+from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.utils import translation
@@ -23,6 +25,7 @@ from chat.llm.offline import OfflineResponder, offline_answer
 from chat.llm.types import ChatRequest, TextDelta
 from chat.media.sniff import media_sniff
 from chat.models import Conversation, Message
+from supportbot.asgi import application
 
 LOCALE = Path(settings.BASE_DIR) / "locale"
 TRANSLATED = ("de", "es")
@@ -244,3 +247,43 @@ async def test_the_offline_responder_can_be_told_its_language():
     responder = OfflineResponder(unavailable=True, language="es")
     pieces = [event.text async for event in responder.stream(ChatRequest(messages=[])) if isinstance(event, TextDelta)]
     assert "".join(pieces).startswith("Ahora mismo no se puede contactar con el asistente")
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_an_error_on_the_socket_is_worded_in_the_sockets_language():
+    """Frames are encoded without switching languages (chat/protocol.py frame_encode); those that
+    carry a lazy message still get the socket's language, whatever is active."""
+    communicator = WebsocketCommunicator(application, "/ws/chat/?lang=de", headers=[(b"origin", b"http://localhost")])
+    connected, _ = await communicator.connect()
+    assert connected
+    assert json.loads(await communicator.receive_from())["type"] == "conversation"
+    translation.activate("es")
+    try:
+        await communicator.send_to(
+            text_data=json.dumps({"type": "message", "text": "  ", "client_msg_id": str(uuid.uuid4())})
+        )
+        error = json.loads(await communicator.receive_from())
+    finally:
+        translation.deactivate()
+    assert error["type"] == "error" and error["code"] == "message_empty"
+    assert error["message"] == "Bitte geben Sie eine Nachricht ein, bevor Sie sie senden."
+    await communicator.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_refused_widget_socket_says_why_in_its_language():
+    communicator = WebsocketCommunicator(
+        application, "/ws/chat/?site=pk_nothing_here&lang=de", headers=[(b"origin", b"http://localhost")]
+    )
+    connected, _ = await communicator.connect()
+    assert connected
+    error = json.loads(await communicator.receive_from())
+    assert error["code"] == "site_unknown"
+    assert error["message"] == gettext_in("de", "This chat is not set up for this website (unknown site key).")
+    assert error["message"] != "This chat is not set up for this website (unknown site key)."
+    await communicator.disconnect()
+
+
+def gettext_in(language: str, text: str) -> str:
+    with translation.override(language):
+        return translation.gettext(text)
