@@ -10,7 +10,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
@@ -138,3 +138,23 @@ def page_open(browser: Browser, base_url: str) -> Iterator[Page]:
 def page(browser: Browser, daphne_server: str) -> Iterator[Page]:
     with page_open(browser, daphne_server) as page:
         yield page
+
+
+def reply_states(scope: Any, selector: str, index: int, timeout: float = 10.0, during: Any = None) -> list[str]:
+    """Poll the `index`-th reply matching `selector` (in a page or a frame) until it stops
+    streaming; every distinct text seen. `during(text)` runs on each new one (e.g. to cut the
+    connection mid-reply)."""
+    reply = scope.locator(selector).nth(index)
+    reply.wait_for(timeout=timeout * 1000)
+    states: list[str] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        text = reply.locator(".msg-body").inner_text()
+        if not states or states[-1] != text:
+            states.append(text)
+            if during:
+                during(text)
+        if reply.get_attribute("data-status") not in {"streaming", None}:
+            return [*states, reply.locator(".msg-body").inner_text()]
+        time.sleep(0.02)
+    raise AssertionError(f"the reply was still streaming after {timeout}s: {states[-1:]}")

@@ -7,6 +7,7 @@ import time
 import pytest
 from playwright.sync_api import expect
 
+from tests.e2e.conftest import reply_states
 from tests.fakes import Script
 
 pytestmark = pytest.mark.browser
@@ -25,19 +26,7 @@ def send(page, text: str) -> None:
 
 
 def watch_reply(page, index: int, timeout: float = 10.0) -> list[str]:
-    """Poll the reply's visible text until it stops streaming; return every distinct state seen."""
-    reply = page.locator(ASSISTANT).nth(index)
-    reply.wait_for(timeout=timeout * 1000)
-    states: list[str] = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        text = reply.locator(".msg-body").inner_text()
-        if not states or states[-1] != text:
-            states.append(text)
-        if reply.get_attribute("data-status") != "streaming":
-            return [*states, reply.locator(".msg-body").inner_text()]
-        time.sleep(0.02)
-    raise AssertionError(f"the reply was still streaming after {timeout}s: {states[-1:]}")
+    return reply_states(page, ASSISTANT, index, timeout)
 
 
 def test_reply_appears_token_by_token_with_markdown_rendered(page, fake_openai_server):

@@ -24,7 +24,7 @@ import pytest
 from playwright.sync_api import expect
 
 from chat.context import FACTS_PREAMBLE
-from tests.e2e.conftest import ROOT, chromium_launch, manage_py, page_open
+from tests.e2e.conftest import ROOT, chromium_launch, manage_py, page_open, reply_states
 from tests.fakes import Script
 
 if TYPE_CHECKING:
@@ -212,23 +212,8 @@ def send(widget: FrameLocator, text: str) -> None:
     widget.locator("#input").press("Enter")
 
 
-def watch_reply(widget: FrameLocator, index: int, timeout: float = 15.0, during=None) -> list[str]:
-    """Poll the reply's text until it stops streaming; every distinct state seen. `during(text)`
-    runs on each new state (e.g. to cut the connection mid-reply)."""
-    reply = widget.locator(ASSISTANT).nth(index)
-    reply.wait_for(timeout=timeout * 1000)
-    states: list[str] = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        text = reply.locator(".msg-body").inner_text()
-        if not states or states[-1] != text:
-            states.append(text)
-            if during:
-                during(text)
-        if reply.get_attribute("data-status") not in {"streaming", None}:
-            return [*states, reply.locator(".msg-body").inner_text()]
-        time.sleep(0.02)
-    raise AssertionError(f"the reply was still streaming after {timeout}s: {states[-1:]}")
+def watch_reply(widget: FrameLocator, index: int, timeout: float = 15.0, during: Any = None) -> list[str]:
+    return reply_states(widget, ASSISTANT, index, timeout, during)
 
 
 def facts_sent(request) -> list[dict]:
