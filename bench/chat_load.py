@@ -2,8 +2,8 @@
 speed — against a bare relay on the same machine, in the same run.
 
     cd /work/main && .venv/bin/python bench/chat_load.py [--n 50,200,500,1000] [--idle 5000]
-        [--db postgres|sqlite] [--layer memory|stock|redis] [--coalesce-ms 15] [--products 50000]
-        [--tokens 200] [--rate 50] [--ttft 0.2] [--turns 2] [--profile DIR] [--json FILE]
+        [--db postgres|sqlite] [--layer memory|stock|redis] [--coalesce-ms 15] [--coalesce-max-ms 100]
+        [--products 50000] [--tokens 200] [--rate 50] [--ttft 0.2] [--turns 2] [--profile DIR] [--json FILE]
         [--switch-interval S] [--no-relay] [--no-quiet]
 
 --layer: memory = the app's default in-memory layer (chat.events.InMemoryChannelLayer), stock =
@@ -142,6 +142,7 @@ def app_env(args: argparse.Namespace, *, upstream_port: int) -> dict[str, str]:
         "CHAT_CONNECTIONS_PER_IP": "100000",
         "LLM_MAX_CONCURRENCY": "100000",
         "CHAT_COALESCE_MS": str(args.coalesce_ms),
+        "CHAT_COALESCE_MAX_MS": str(args.coalesce_max_ms),
         "DJANGO_DEBUG": "false",
         "PYTHONDONTWRITEBYTECODE": "1",
     }
@@ -218,7 +219,7 @@ def run_load(
         part = json.loads(out.strip().splitlines()[-1])
         for key in ("delays", "overheads"):
             merged[key] += part[key]
-        for key in ("tokens", "lost", "duplicated", "reordered", "turns"):
+        for key in ("tokens", "frames", "lost", "duplicated", "reordered", "turns"):
             merged[key] = merged.get(key, 0) + part[key]
         for key in ("statuses", "errors"):
             for name, count in part[key].items():
@@ -256,6 +257,7 @@ def summary(load: dict[str, Any], *, cpu: float, wall: float, peak_kb: int, load
         "statuses": load["statuses"],
         "errors": load["errors"],
         "tokens_per_s": load["tokens"] / span if span > 0 else math.nan,
+        "tokens_per_frame": load["tokens"] / load["frames"] if load["frames"] else math.nan,
         "cpu_pct": 100 * cpu / wall,
         "peak_mb": peak_kb / 1024,
         "load_core_pct": load_core,
@@ -352,6 +354,7 @@ def print_row(out: TextIO, label: str, app: dict[str, Any], relay: dict[str, Any
         f"{label:>6} | {app['delay_p50']:6.1f} / {app['delay_p99']:6.1f} | {relay_delay:>15} | "
         f"{app['overhead_p50']:6.1f} / {app['overhead_p99']:6.1f} | {lost:5d} / {app['duplicated']} / "
         f"{app['reordered']} | {app['cpu_pct']:5.0f} | {app['peak_mb']:6.0f} | {app['tokens_per_s']:8.0f} | "
+        f"{app['tokens_per_frame']:9.2f} | "
         f"{ratio:5.2f} | {app['load_core_pct']:4.0f} | {app.get('pg_cpu_pct', math.nan):4.0f} | "
         f"{app['statuses']} {app['errors'] or ''}\n"
     )
@@ -364,6 +367,12 @@ def main() -> None:
     parser.add_argument("--db", choices=["postgres", "sqlite"], default="postgres")
     parser.add_argument("--layer", choices=["memory", "stock", "redis"], default="memory")
     parser.add_argument("--coalesce-ms", type=int, default=int(os.environ.get("CHAT_COALESCE_MS", "15")))
+    parser.add_argument(
+        "--coalesce-max-ms",
+        type=int,
+        default=int(os.environ.get("CHAT_COALESCE_MAX_MS", "100")),
+        help="the widest window under load (CHAT_COALESCE_MAX_MS; at or below --coalesce-ms: fixed)",
+    )
     parser.add_argument("--products", type=int, default=50_000)
     parser.add_argument("--switch-interval", type=float, default=0.0, help="sys.setswitchinterval of the app (s)")
     parser.add_argument("--tokens", type=int, default=200)
@@ -401,10 +410,11 @@ def main() -> None:
         wait_port(PORT_QUICK)
         out = sys.stdout
         out.write(
-            f"\ndb={args.db} layer={args.layer} coalesce={args.coalesce_ms} ms, {args.products:,} products; "
+            f"\ndb={args.db} layer={args.layer} coalesce={args.coalesce_ms}–{args.coalesce_max_ms} ms, "
+            f"{args.products:,} products; "
             f"{args.turns} turns x {args.tokens} tokens at {args.rate:g}/s after {args.ttft:g} s per shopper\n"
             "     N | delay ms p50/p99 | relay p50/p99   | turn ms p50/p99 | lost/dup/reord | cpu % | peak MB"
-            " |    tok/s | ×relay | core1 % | pg % | statuses\n"
+            " |    tok/s | tok/frame | ×relay | core1 % | pg % | statuses\n"
         )
         for shoppers in [int(n) for n in args.n.split(",") if n]:
             app = measured(args, "app", shoppers)

@@ -140,6 +140,7 @@ class Results:
         self.delays: list[int] = []  # µs, upstream write → frame read, per token
         self.overheads: list[int] = []  # µs, message sent → upstream has the request, per turn
         self.tokens = self.lost = self.duplicated = self.reordered = self.turns = 0
+        self.frames = 0  # reply.delta frames: tokens / frames is how much the app coalesced
         self.statuses: dict[str, int] = {}
         self.errors: dict[str, int] = {}
         self.first = self.last = 0
@@ -223,6 +224,7 @@ async def shopper(
                     seen.add(index)
                     expected = max(expected, index + 1)
                 results.tokens += len(tokens)
+                results.frames += 1
                 results.first = results.first or received
                 results.last = received
             elif kind == "reply.end":

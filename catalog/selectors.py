@@ -27,8 +27,12 @@ def product_search(*, query: str, limit: int = 5, filters: SearchFilters | None 
     ids = search_product_ids(query=query, limit=limit, filters=filters)
     if not ids:
         return []
-    products = Product.objects.filter(pk__in=ids, status=Product.Status.ACTIVE).prefetch_related(
-        Prefetch("variants", queryset=Variant.objects.order_by("position", "pk")), "images"
+    # Not the HTML description: facts, cards and tools read the plain text, and the HTML of a
+    # real product page is often the largest value of the row.
+    products = (
+        Product.objects.filter(pk__in=ids, status=Product.Status.ACTIVE)
+        .defer("description_html")
+        .prefetch_related(Prefetch("variants", queryset=Variant.objects.order_by("position", "pk")), "images")
     )
     by_id = {product.pk: product for product in products}
     return [by_id[pk] for pk in ids if pk in by_id]

@@ -61,6 +61,11 @@ def model_message(message: Message) -> dict[str, Any]:
     return {"role": "assistant", "content": message.text}
 
 
+# The fields history messages are read with: model_message, chat/context.py (the request) and
+# _transcript (summaries) use no others. tests/chat/test_turn_queries.py fails if one is missing.
+HISTORY_FIELDS = ("id", "conversation_id", "seq", "kind", "role", "author", "author_name", "text", "parts")
+
+
 def history_plan(*, conversation_id: str, budget: int) -> HistoryPlan:
     """What history fits in `budget` tokens. Synchronous (database reads)."""
     summary = (
@@ -76,6 +81,9 @@ def history_plan(*, conversation_id: str, budget: int) -> HistoryPlan:
     )
     if summary is not None and summary.covers_through_seq is not None:
         recent = recent.filter(seq__gt=summary.covers_through_seq)
+    # Only what a request is built from: the rest (timestamps, usage, the reply's grounding with
+    # its tool logs and reasoning) is the larger part of a row and of the time to load it.
+    recent = recent.only(*HISTORY_FIELDS)
     messages: list[Message] = list(recent.exclude(role=Message.Role.SYSTEM).order_by("seq"))
     attachments_prefetch(messages, empty=lambda message: not message.has_attachments)  # type: ignore[attr-defined]
     base = [model_message(summary)] if summary else []

@@ -184,7 +184,11 @@ class Turn:
         translation.activate(self.language)
         self._started = asyncio.get_running_loop().time()
         self.start_seq = (await self._emit(type="reply.start", message_id=str(self.reply_id)))["seq"]
-        self._coalescer = DeltaCoalescer(publish=self._publish_delta, interval=settings.CHAT_COALESCE_MS / 1000)
+        self._coalescer = DeltaCoalescer(
+            publish=self._publish_delta,
+            interval=settings.CHAT_COALESCE_MS / 1000,
+            max_interval=settings.CHAT_COALESCE_MAX_MS / 1000,
+        )
         try:
             status, error = await self._reply()
         except asyncio.CancelledError:

@@ -304,6 +304,10 @@ CHAT_CONNECTIONS_PER_IP = env_int("CHAT_CONNECTIONS_PER_IP", 50, minimum=1)  # o
 # Deltas arriving within this window go to the shopper as one frame. It is also the most a token
 # waits for its frame, so it stays well inside the 25 ms added-delay budget (docs/benchmarks.md).
 CHAT_COALESCE_MS = env_int("CHAT_COALESCE_MS", 15, minimum=0)
+# When the process falls behind, the window widens with the event loop's lag up to this: fewer,
+# larger frames, so an overloaded process catches up instead of sending a frame per token late
+# (chat/coalesce.py). A value at or below CHAT_COALESCE_MS keeps the window fixed.
+CHAT_COALESCE_MAX_MS = env_int("CHAT_COALESCE_MAX_MS", 100, minimum=0)
 # The server sends an app-level ping on a socket idle this long, so proxies keep it open and the
 # page can tell a dead connection from a quiet one (Daphne's own protocol pings are invisible to JS).
 CHAT_HEARTBEAT_SECONDS = env_int("CHAT_HEARTBEAT_SECONDS", 25, minimum=1)
