@@ -1,5 +1,6 @@
 """What the bot and the shopper see of catalog products: facts as data for the model, cards for
-the chat. Both read prefetched products only (no queries per product)."""
+the chat. Both read prefetched products only (no queries per product): variants for both, images
+for cards (reply_cards reads them for the products it shows)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
+from django.db.models import prefetch_related_objects
 
 from catalog.models import Product, Variant
 
@@ -130,4 +132,8 @@ def reply_cards(
     up (by handle). Synchronous (database reads)."""
     known = {product.handle for product in candidates}
     pool = list(candidates) + products_by_handle(handles=[h for h in dict.fromkeys(looked_up) if h not in known])
-    return [product_card(product) for product in products_mentioned(text, pool)][:limit]
+    shown = products_mentioned(text, pool)[:limit]
+    # The turn's catalog lookup leaves images out (a statement on the turn's path for the few
+    # products a reply names, if any); those already read are not read again.
+    prefetch_related_objects(shown, "images")
+    return [product_card(product) for product in shown]

@@ -16,7 +16,8 @@ _DESCRIPTION_CHARS = 300
 
 
 def product_search(*, query: str, limit: int = 5, filters: SearchFilters | None = None) -> list[Product]:
-    """Active products matching the shopper's words, best first, variants and images prefetched.
+    """Active products matching the shopper's words, best first, variants prefetched (images are
+    read for the cards a reply shows: catalog.grounding.reply_cards).
 
     Full-text search (SQLite FTS5 / PostgreSQL tsvector, see catalog/search/) that tolerates
     typos, knows shop synonyms and applies filters written in the query ("size 9", "under 120",
@@ -32,7 +33,7 @@ def product_search(*, query: str, limit: int = 5, filters: SearchFilters | None 
     products = (
         Product.objects.filter(pk__in=ids, status=Product.Status.ACTIVE)
         .defer("description_html")
-        .prefetch_related(Prefetch("variants", queryset=Variant.objects.order_by("position", "pk")), "images")
+        .prefetch_related(Prefetch("variants", queryset=Variant.objects.order_by("position", "pk")))
     )
     by_id = {product.pk: product for product in products}
     return [by_id[pk] for pk in ids if pk in by_id]

@@ -8,8 +8,8 @@ The window is CHAT_COALESCE_MS while the process keeps up, and widens with the e
 (up to CHAT_COALESCE_MAX_MS) when it does not: a loop running 200 ms late already delays every
 token by that much, and joining the tokens of that time into one frame costs the shopper nothing
 more, while it saves the loop the per-frame work (journal, group message, one websocket frame
-per socket) that made it late. At 500 streaming chats on one core this halved the token delay
-(docs/benchmarks.md).
+per socket) that made it late. At 500 streaming chats on one core this cut the token delay to
+about a third (docs/benchmarks.md).
 """
 
 from __future__ import annotations

@@ -62,7 +62,8 @@ def model_message(message: Message) -> dict[str, Any]:
 
 
 # The fields history messages are read with: model_message, chat/context.py (the request) and
-# _transcript (summaries) use no others. tests/chat/test_turn_queries.py fails if one is missing.
+# _transcript (summaries) use no others. One left out would cost a query per message when read
+# (tests/chat/test_turn_queries.py counts a plain turn's, however long its history).
 HISTORY_FIELDS = ("id", "conversation_id", "seq", "kind", "role", "author", "author_name", "text", "parts")
 
 

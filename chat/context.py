@@ -67,7 +67,7 @@ def grounding_find(*, handles: Sequence[str | None], words: str) -> list[Product
     found: list[Product] = []
     if wanted:
         shown = Product.objects.filter(handle__in=wanted, status=Product.Status.ACTIVE)
-        by_handle = {p.handle: p for p in shown.prefetch_related("variants", "images")}
+        by_handle = {p.handle: p for p in shown.prefetch_related("variants")}
         found += [by_handle[handle] for handle in wanted if handle in by_handle]
     for product in product_search(query=words, limit=5) if words else []:
         if all(product.pk != seen.pk for seen in found):

@@ -301,8 +301,9 @@ CHAT_MESSAGES_PER_MINUTE = env_int("CHAT_MESSAGES_PER_MINUTE", 20, minimum=1)  #
 # Per client address (a shop's office or a mobile carrier may put many shoppers behind one).
 CHAT_MESSAGES_PER_MINUTE_PER_IP = env_int("CHAT_MESSAGES_PER_MINUTE_PER_IP", 120, minimum=1)
 CHAT_CONNECTIONS_PER_IP = env_int("CHAT_CONNECTIONS_PER_IP", 50, minimum=1)  # open websockets at once
-# Deltas arriving within this window go to the shopper as one frame. It is also the most a token
-# waits for its frame, so it stays well inside the 25 ms added-delay budget (docs/benchmarks.md).
+# Deltas arriving within this window go to the shopper as one frame. While the process keeps up it
+# is also the most a token waits for its frame, well inside the 25 ms added-delay budget
+# (docs/benchmarks.md).
 CHAT_COALESCE_MS = env_int("CHAT_COALESCE_MS", 15, minimum=0)
 # When the process falls behind, the window widens with the event loop's lag up to this: fewer,
 # larger frames, so an overloaded process catches up instead of sending a frame per token late

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from catalog.models import Product
+from catalog.grounding import reply_cards
+from catalog.models import Product, ProductImage
 from catalog.selectors import product_facts, product_search, search_tokens
 from tests.catalog.factories import make_product
 
@@ -69,6 +70,22 @@ def test_search_respects_limit_and_prefetches_variants(django_assert_num_queries
 
     with django_assert_num_queries(0):
         assert [len(product.variants.all()) for product in results] == [1, 1, 1]
+
+
+@pytest.mark.django_db
+def test_cards_read_images_once_and_only_for_the_products_a_reply_names(django_assert_num_queries) -> None:
+    for number, colour in enumerate(["Red", "Blue", "Green"]):
+        product = make_product(title=f"{colour} Beanie", variants=[{"price": "20.00"}])
+        ProductImage.objects.create(product=product, source_url=f"https://cdn.example/beanie-{number}.jpg")
+    found = product_search(query="beanie")
+    assert len(found) == 3
+
+    with django_assert_num_queries(1):  # the images of the two it names, together
+        cards = reply_cards(text="The Blue Beanie or the Red Beanie?", candidates=found, looked_up=[], limit=3)
+    assert [card["title"] for card in cards] == ["Blue Beanie", "Red Beanie"]
+    assert [card["image"] for card in cards] == ["https://cdn.example/beanie-1.jpg", "https://cdn.example/beanie-0.jpg"]
+    with django_assert_num_queries(0):  # names none: nothing read
+        assert reply_cards(text="We have hats.", candidates=found, looked_up=[], limit=3) == []
 
 
 @pytest.mark.django_db
