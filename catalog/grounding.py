@@ -125,6 +125,13 @@ def products_by_handle(*, handles: Sequence[str]) -> list[Product]:
     return [by_handle[handle] for handle in handles if handle in by_handle]
 
 
+def reply_cards_possible(*, text: str, candidates: Sequence[Product], looked_up: Sequence[str]) -> bool:
+    """Whether reply_cards could find any: the reply names one of `candidates`, or its tools looked
+    up products beyond them. In memory: a caller skips the database call when it would find none."""
+    known = {product.handle for product in candidates}
+    return any(handle not in known for handle in looked_up) or bool(products_mentioned(text, candidates))
+
+
 def reply_cards(
     *, text: str, candidates: Sequence[Product], looked_up: Sequence[str], limit: int
 ) -> list[dict[str, Any]]:

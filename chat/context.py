@@ -105,6 +105,12 @@ def _media_messages(history: list[Message], user_message: Message, capabilities:
     return messages
 
 
+def turn_request_in_memory(*, plan: HistoryPlan, products: list[Product] | None) -> bool:
+    """Whether turn_request_build reads only what it is given (so the event loop may run it): the
+    products are found, and no message has photos or voice notes, whose files it would read."""
+    return products is not None and not any(has_media(message) for message in plan.messages)
+
+
 def turn_request_build(
     *, user_message: Message, plan: HistoryPlan, products: list[Product] | None = None
 ) -> tuple[ChatRequest, dict[str, Any]]:

@@ -22,7 +22,7 @@ from django.db import DatabaseError
 from django.utils import translation
 from django.utils.translation import gettext_lazy
 
-from catalog.grounding import product_url_template, reply_cards
+from catalog.grounding import product_url_template, reply_cards, reply_cards_possible
 from catalog.models import Product
 from chat import compaction, context, metrics, services
 from chat.coalesce import DeltaCoalescer
@@ -241,13 +241,19 @@ class Turn:
 
     async def _request(self) -> ChatRequest:
         """The request for this reply; first folds old history into a summary if it outgrew its
-        budget. One database call when the history was read with the message (chat/turns.py)."""
+        budget. Built here when the history was read with the message (chat/turns.py) and nothing
+        is left to read; on a database thread otherwise."""
         products = await self._products_found()
         message, plan = self.user_message, self._plan
         if plan is not None and not plan.overflow:
-            request, self.grounding = await db_call(
-                context.turn_request_build, user_message=message, plan=plan, products=products, retry=True
-            )
+            if context.turn_request_in_memory(plan=plan, products=products):
+                # Under load a call to a database thread waits behind every turn's reads and writes
+                # (seconds at 500 chats, docs/benchmarks.md); this one would read nothing.
+                request, self.grounding = context.turn_request_build(user_message=message, plan=plan, products=products)
+            else:
+                request, self.grounding = await db_call(
+                    context.turn_request_build, user_message=message, plan=plan, products=products, retry=True
+                )
             return request
         prepare, budget = context.turn_request_prepare, settings.LLM_HISTORY_TOKENS
         history, built = await db_call(
@@ -427,8 +433,12 @@ class Turn:
     async def _cards(self) -> list[dict[str, Any]]:
         """Cards for the catalog products the reply names (see catalog.grounding.reply_cards)."""
         text = "".join(self.text)
-        if not text or self.request is None:
-            return []
+        if (
+            not text
+            or self.request is None
+            or not reply_cards_possible(text=text, candidates=self.request.products, looked_up=self.tool_handles)
+        ):
+            return []  # most replies: no wait for a database thread before reply.end
         cards: list[dict[str, Any]] = await db_call(
             reply_cards,
             text=text,

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from catalog.grounding import reply_cards
+from catalog.grounding import reply_cards, reply_cards_possible
 from catalog.models import Product, ProductImage
 from catalog.selectors import product_facts, product_search, search_tokens
 from tests.catalog.factories import make_product
@@ -86,6 +86,18 @@ def test_cards_read_images_once_and_only_for_the_products_a_reply_names(django_a
     assert [card["image"] for card in cards] == ["https://cdn.example/beanie-1.jpg", "https://cdn.example/beanie-0.jpg"]
     with django_assert_num_queries(0):  # names none: nothing read
         assert reply_cards(text="We have hats.", candidates=found, looked_up=[], limit=3) == []
+
+
+@pytest.mark.django_db
+def test_whether_a_reply_can_have_cards_is_known_without_the_database(django_assert_num_queries) -> None:
+    beanie = make_product(title="Red Beanie", handle="red-beanie")
+    mug = make_product(title="Camp Mug", handle="camp-mug")
+    with django_assert_num_queries(0):
+        assert reply_cards_possible(text="The Red Beanie is warm.", candidates=[beanie, mug], looked_up=[])
+        assert not reply_cards_possible(text="We have hats.", candidates=[beanie, mug], looked_up=[])
+        # A tool looked up a product the turn did not have: only the database knows its name.
+        assert reply_cards_possible(text="We have hats.", candidates=[beanie], looked_up=["camp-mug"])
+        assert not reply_cards_possible(text="We have hats.", candidates=[beanie, mug], looked_up=["camp-mug"])
 
 
 @pytest.mark.django_db
