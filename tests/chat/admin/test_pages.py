@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
-from chat.media.selectors import attachment_url
+from chat.media.selectors import attachment_signature_valid, attachment_url
 from chat.models import Conversation
 from tests.chat.admin.builders import add_reply, make_conversation
 from tests.chat.admin.conftest import HOSTILE, REASONING, TRANSCRIPT
@@ -26,6 +26,25 @@ def transcript_html(html: str) -> str:
     found = re.search(r'<section class="chat-transcript".*?</section>', html, re.S)
     assert found, "no transcript on the page"
     return found.group(0)
+
+
+_SIGNED = re.compile(r"(/api/conversations/[0-9a-f-]+/attachments/([0-9a-f-]+)(?:/\w+)?)\?s=([^\"&]+)")
+
+
+def signatures_checked(html: str) -> str:
+    """`html` with every attachment link's signature checked and taken out. A signature holds the
+    second it was made, so a test cannot make the same one again after the page was rendered."""
+
+    def check(link: re.Match[str]) -> str:
+        path, attachment_id, signature = link.groups()
+        assert attachment_signature_valid(attachment_id, signature), link.group(0)
+        return path
+
+    return _SIGNED.sub(check, html)
+
+
+def unsigned(url: str) -> str:
+    return url.split("?", 1)[0]
 
 
 def test_list_shows_counts_media_models_tokens_and_cost(admin_client, rich):
@@ -65,9 +84,10 @@ def test_change_page_shows_the_whole_conversation_as_a_chat(admin_client, rich):
     assert "Ana from our team joined the chat." in transcript
     assert '<details class="chat-memory">' in transcript and "MEMORY the shopper wants red sneakers" in transcript
     # The photo as a thumbnail linking to the full file; the voice note as a player with its words.
-    assert f'href="{attachment_url(rich.photo)}"' in transcript
-    assert f'src="{attachment_url(rich.photo, "thumb")}"' in transcript
-    assert f'<audio controls preload="none" src="{attachment_url(rich.note)}">' in transcript
+    links = signatures_checked(transcript)
+    assert f'href="{unsigned(attachment_url(rich.photo))}"' in links
+    assert f'src="{unsigned(attachment_url(rich.photo, "thumb"))}"' in links
+    assert f'<audio controls preload="none" src="{unsigned(attachment_url(rich.note))}">' in links
     assert TRANSCRIPT in transcript
 
 
