@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Exists, OuterRef
 
 from chat.errors import UpstreamStreamError, UpstreamUnavailable
 from chat.llm import chat_client_get, model_configured
@@ -23,7 +22,8 @@ from chat.llm.tokens import message_tokens
 from chat.llm.types import ChatRequest, TextDelta
 from chat.media.parts import content_value, has_media, text_content
 from chat.media.selectors import attachments_prefetch
-from chat.models import Attachment, Message
+from chat.models import Message
+from chat.selectors import history_messages
 
 logger = logging.getLogger(__name__)
 
@@ -61,31 +61,10 @@ def model_message(message: Message) -> dict[str, Any]:
     return {"role": "assistant", "content": message.text}
 
 
-# The fields history messages are read with: model_message, chat/context.py (the request) and
-# _transcript (summaries) use no others. One left out would cost a query per message when read
-# (tests/chat/test_turn_queries.py counts a plain turn's, however long its history).
-HISTORY_FIELDS = ("id", "conversation_id", "seq", "kind", "role", "author", "author_name", "text", "parts")
-
-
 def history_plan(*, conversation_id: str, budget: int) -> HistoryPlan:
-    """What history fits in `budget` tokens. Synchronous (database reads)."""
-    summary = (
-        Message.objects.filter(conversation_id=conversation_id, kind=Message.Kind.SUMMARY)
-        .order_by("-covers_through_seq")
-        .first()
-    )
-    recent = (
-        Message.objects.filter(conversation_id=conversation_id, kind=Message.Kind.CHAT)
-        .annotate(has_attachments=Exists(Attachment.objects.filter(message=OuterRef("pk"))))
-        # A failed reply has no text; a voice note alone has none either, but counts.
-        .exclude(text="", has_attachments=False)
-    )
-    if summary is not None and summary.covers_through_seq is not None:
-        recent = recent.filter(seq__gt=summary.covers_through_seq)
-    # Only what a request is built from: the rest (timestamps, usage, the reply's grounding with
-    # its tool logs and reasoning) is the larger part of a row and of the time to load it.
-    recent = recent.only(*HISTORY_FIELDS)
-    messages: list[Message] = list(recent.exclude(role=Message.Role.SYSTEM).order_by("seq"))
+    """What history fits in `budget` tokens. Synchronous (one database read, and the attachments'
+    when some messages have any)."""
+    summary, messages = history_messages(conversation_id=conversation_id)
     attachments_prefetch(messages, empty=lambda message: not message.has_attachments)  # type: ignore[attr-defined]
     base = [model_message(summary)] if summary else []
     if message_tokens(base + [model_message(m) for m in messages]) <= budget:

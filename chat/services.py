@@ -12,9 +12,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from django.db import transaction
-from django.db.models import F
-from django.db.models.functions import Greatest
+from django.db import connection, transaction
 from django.utils import timezone
 
 from chat.errors import AttachmentNotFound
@@ -37,12 +35,30 @@ def conversation_identify(*, conversation_id: uuid.UUID | str, user_id: str, ema
     )
 
 
-def conversation_advance(*, conversation_id: uuid.UUID | str, seq: int, **also: Any) -> None:
-    """Record `seq` as stored (and `also`: more fields of the same UPDATE)."""
-    now = timezone.now()
-    Conversation.objects.filter(pk=conversation_id).update(
-        last_seq=Greatest(F("last_seq"), seq), last_message_at=now, updated_at=now, **also
-    )
+_ADVANCE_SQL = (
+    "UPDATE chat_conversation SET last_seq = CASE WHEN last_seq > %s THEN last_seq ELSE %s END,"
+    " last_message_at = %s, updated_at = %s{usage} WHERE id = %s"
+)
+_USAGE_SQL = ", prompt_tokens = prompt_tokens + %s, completion_tokens = completion_tokens + %s, cost = cost + %s"
+
+
+def conversation_advance(
+    *, conversation_id: uuid.UUID | str, seq: int, usage: tuple[int, int, Decimal] | None = None
+) -> None:
+    """Record `seq` as stored (the mark only moves up), and add a reply's `usage` — prompt tokens,
+    completion tokens, cost — to the conversation's totals, in the same UPDATE.
+
+    Written as SQL: every turn runs it twice, and the ORM spent 0.7 to 1.0 ms of CPU on the UPDATE
+    against 0.15 ms for this (docs/benchmarks.md)."""
+    fields = Conversation._meta
+    now = fields.get_field("updated_at").get_db_prep_value(timezone.now(), connection)
+    params: list[Any] = [seq, seq, now, now]
+    if usage is not None:
+        prompt, completion, cost = usage
+        params += [prompt, completion, fields.get_field("cost").get_db_prep_value(cost, connection)]
+    params.append(fields.get_field("id").get_db_prep_value(conversation_id, connection))
+    with connection.cursor() as cursor:
+        cursor.execute(_ADVANCE_SQL.format(usage=_USAGE_SQL if usage is not None else ""), params)
 
 
 @transaction.atomic
@@ -136,9 +152,7 @@ def reply_store(
     conversation_advance(
         conversation_id=conversation_id,
         seq=end_seq,
-        prompt_tokens=F("prompt_tokens") + int(usage.get("prompt_tokens") or 0),
-        completion_tokens=F("completion_tokens") + int(usage.get("completion_tokens") or 0),
-        cost=F("cost") + (cost or 0),
+        usage=(int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0), cost or Decimal(0)),
     )
     return message
 

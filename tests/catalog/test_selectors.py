@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 
 from catalog.grounding import reply_cards, reply_cards_possible
 from catalog.models import Product, ProductImage
-from catalog.selectors import product_facts, product_search, search_tokens
-from tests.catalog.factories import make_product
+from catalog.selectors import product_facts, product_search, products_with_variants, search_tokens
+from tests.catalog.factories import make_product, make_variant
 
 
 def test_search_tokens_drop_stop_words_short_words_and_plural_s() -> None:
@@ -70,6 +72,41 @@ def test_search_respects_limit_and_prefetches_variants(django_assert_num_queries
 
     with django_assert_num_queries(0):
         assert [len(product.variants.all()) for product in results] == [1, 1, 1]
+
+
+@pytest.mark.django_db
+def test_found_products_carry_their_variants_in_order_and_typed_as_the_orm_reads_them(
+    django_assert_num_queries,
+) -> None:
+    boot = make_product(
+        title="Trail Boot",
+        option1_name="Size",
+        description_html="<p>Grippy</p>",
+        variants=[
+            {"option1": "42", "price": "120.00", "inventory_quantity": 3},
+            {"option1": "43", "price": "120.00", "compare_at_price": "150.00", "inventory_quantity": 0},
+        ],
+    )
+    make_variant(product=boot, option1="41", position=0)  # stored last, comes first
+    sock = make_product(title="Trail Sock", variants=[{"option1": "M"}])
+    trail_map = make_product(title="Trail Map")  # no variants
+    draft = make_product(title="Trail Tent", status=Product.Status.DRAFT, variants=[{"option1": "2p"}])
+
+    with django_assert_num_queries(2):  # the products, their variants
+        results = products_with_variants([draft.pk, trail_map.pk, boot.pk, sock.pk, 10**9])
+
+    by_title = {product.title: product for product in results}
+    assert set(by_title) == {"Trail Boot", "Trail Sock", "Trail Map"}
+    assert {product.title for product in product_search(query="trail")} == set(by_title)
+    with django_assert_num_queries(0):
+        variants = list(by_title["Trail Boot"].variants.all())
+        assert [variant.option1 for variant in variants] == ["41", "42", "43"]
+        assert all(variant.product is by_title["Trail Boot"] for variant in variants)
+        assert variants[2].compare_at_price == Decimal("150.00") and variants[2].price == Decimal("120.00")
+        assert variants[1].on_sale is False and variants[2].on_sale is True
+        assert list(by_title["Trail Map"].variants.all()) == []
+        assert by_title["Trail Boot"].description_text == "Grippy"
+    assert by_title["Trail Boot"].description_html == "<p>Grippy</p>"  # left out, read when asked for
 
 
 @pytest.mark.django_db

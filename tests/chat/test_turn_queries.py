@@ -90,9 +90,10 @@ def _chat_side(sql: list[str]) -> list[str]:
 
 
 # A plain text turn, besides its catalog lookup: check (1); store the message (2); read the
-# conversation (1) and the history: summary, messages (2; their attachments only when some have
-# any; the conversation's first message has none to read); store the reply with its usage (2).
-CHAT_STATEMENTS = 8
+# conversation (1) and the history: the latest summary and the messages after it (1; their
+# attachments only when some have any; the conversation's first message has none to read); store
+# the reply with its usage (2).
+CHAT_STATEMENTS = 7
 FIRST_TURN_STATEMENTS = 6
 
 

@@ -12,7 +12,7 @@ from chat.llm.client import OpenAIChatClient, Timeouts
 from chat.llm.endpoints import Endpoint
 from chat.llm.transport import AsyncioTransport
 from chat.llm.types import ChatRequest, Finish, TextDelta, ToolCall, ToolCalls, Usage
-from tests.fakes import Done, Headers, Raw, Script, ToolCallDelta
+from tests.fakes import Delay, Done, Headers, Raw, Script, ToolCallDelta
 from tests.fakes import Finish as FinishStep
 from tests.fakes import Usage as UsageStep
 
@@ -55,6 +55,19 @@ async def test_every_event_separator(client, fake_openai_server, separator):
     )
     events = await events_for(client, fake_openai_server, Raw(body.encode()))
     assert events == [TextDelta("Hi"), TextDelta(" there"), Finish("stop")]
+
+
+async def test_events_cut_anywhere_between_reads(client, fake_openai_server):
+    """The body comes a network read at a time, and a read can end anywhere: inside a line, between
+    a CR and its LF, inside a character of several bytes."""
+    first = json.dumps({"choices": [{"index": 0, "delta": {"content": "Grüße 👟"}}]}, ensure_ascii=False)
+    body = f"data: {first}\r\n\r\ndata: {chunk({}, 'stop')}\r\n\r\ndata: [DONE]\r\n\r\n".encode()
+    shoe = body.index("👟".encode())
+    cuts = [3, shoe + 1, shoe + 3, body.index(b"\r\n") + 1, body.index(b"[DONE]") + 2, len(body) - 1]
+    pieces = [body[start:end] for start, end in zip([0, *cuts], [*cuts, len(body)], strict=True)]
+    # A pause after each piece, so each arrives in a read of its own.
+    events = await events_for(client, fake_openai_server, *(step for p in pieces for step in (Raw(p), Delay(0.02))))
+    assert events == [TextDelta("Grüße 👟"), Finish("stop")]
 
 
 async def test_multi_line_data_is_joined_and_event_id_retry_fields_are_tolerated(client, fake_openai_server):
