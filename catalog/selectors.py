@@ -41,8 +41,8 @@ def products_with_variants(ids: Sequence[int]) -> list[Product]:
     """The active products of `ids` (in no order), each with its variants in position order at
     `product.variants.all()`, as `prefetch_related` leaves them: two statements of SQL.
 
-    Written as SQL: every turn with catalog words runs it, and the ORM spent 2.2 ms of CPU on the
-    two querysets for five products and their 19 variants, against 1.1 ms for this
+    Written as SQL: every turn with catalog words runs it, and the ORM spent 2.35 ms of CPU on the
+    two querysets for five products and their 19 variants, against 1.45 ms for this
     (docs/benchmarks.md)."""
     if not ids:
         return []

@@ -114,8 +114,8 @@ def history_messages(*, conversation_id: uuid.UUID | str) -> tuple[Message | Non
     chat messages after what the summary covers, oldest first — with only HISTORY_FIELDS, and
     `has_attachments` set on each.
 
-    Written as SQL: it runs for every turn but a conversation's first, and the ORM spent ~2 ms of
-    CPU compiling its two queries (docs/benchmarks.md)."""
+    Written as SQL: it runs for every turn but a conversation's first, and the ORM's two querysets
+    spent 2.9 to 4.5 ms of CPU on a 20-message history, this 0.8 ms (docs/benchmarks.md)."""
     conversation = Message._meta.get_field("conversation").get_db_prep_value(conversation_id, connection)
     params = [conversation, Message.Kind.SUMMARY, conversation, Message.Kind.CHAT, Message.Role.SYSTEM]
     rows = list(Message.objects.raw(_HISTORY_SQL, params))
@@ -129,7 +129,8 @@ def conversation_for_turn(*, conversation_id: uuid.UUID | str) -> Conversation:
     Raises Conversation.DoesNotExist.
 
     Written as SQL (the site's row is a second statement, for conversations on a shop's site): the
-    ORM's `select_related(...).get()` spent 1.3 ms of CPU, this 0.3 (docs/benchmarks.md)."""
+    ORM's `select_related(...).get()` spent 0.9 to 1.4 ms of CPU, this 0.45 to 0.65 ms without a
+    site (docs/benchmarks.md)."""
     pk = Conversation._meta.get_field("id").get_db_prep_value(conversation_id, connection)
     found = list(Conversation.objects.raw("SELECT * FROM chat_conversation WHERE id = %s", [pk]))
     if not found:
