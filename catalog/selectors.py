@@ -33,6 +33,7 @@ def product_search(*, query: str, limit: int = 5, filters: SearchFilters | None 
 # Every column but the HTML description: facts, cards and tools read the plain text, and the HTML
 # of a real product page is often the largest value of the row. (Column names from the model's
 # own fields; every value is a parameter.)
+_PRODUCT_COLUMNS = ", ".join(f.column for f in Product._meta.concrete_fields if f.name != "description_html")
 _PRODUCT_SQL = "SELECT {columns} FROM catalog_product WHERE id IN ({ids}) AND status = %s"
 _VARIANT_SQL = "SELECT * FROM catalog_variant WHERE product_id IN ({ids}) ORDER BY position, id"
 
@@ -47,8 +48,8 @@ def products_with_variants(ids: Sequence[int]) -> list[Product]:
     if not ids:
         return []
     marks = ", ".join(["%s"] * len(ids))
-    columns = ", ".join(field.column for field in Product._meta.concrete_fields if field.name != "description_html")
-    products = list(Product.objects.raw(_PRODUCT_SQL.format(columns=columns, ids=marks), [*ids, Product.Status.ACTIVE]))
+    sql = _PRODUCT_SQL.format(columns=_PRODUCT_COLUMNS, ids=marks)
+    products = list(Product.objects.raw(sql, [*ids, Product.Status.ACTIVE]))
     if not products:
         return []
     found = [product.pk for product in products]
