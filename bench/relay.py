@@ -44,7 +44,8 @@ def _transport_module() -> Any:
 def client() -> httpx.AsyncClient:
     global _client
     if _client is None:
-        limits = httpx.Limits(max_connections=None, max_keepalive_connections=100)
+        # As the app's under the benchmark: its keep-alive limit follows LLM_MAX_CONCURRENCY (lifted).
+        limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
         _client = httpx.AsyncClient(
             timeout=httpx.Timeout(connect=10, read=None, write=30, pool=10),
             limits=limits,

@@ -18,7 +18,10 @@ def http_client() -> httpx.AsyncClient:
     loop = asyncio.get_running_loop()
     client = _clients.get(loop)
     if client is None or client.is_closed:
-        limits = httpx.Limits(max_connections=None, max_keepalive_connections=100)
+        # Idle connections kept for the next turn (each for 5 s, httpx's keep-alive): as many as
+        # requests may be in flight, so a busy process does not connect again per reply.
+        keepalive = max(100, settings.LLM_MAX_CONCURRENCY)
+        limits = httpx.Limits(max_connections=None, max_keepalive_connections=keepalive)
         client = httpx.AsyncClient(
             # Reads are timed per chunk by the streaming client (first token vs. idle), not here.
             timeout=httpx.Timeout(connect=settings.LLM_CONNECT_TIMEOUT, read=None, write=30.0, pool=10.0),

@@ -8,10 +8,10 @@ chunk, so that was paid per token per chat: 8 % of the app's CPU at 500 chats (p
 bench/chat_load.py, docs/benchmarks.md). asyncio's own StreamReader buffers up to its limit and
 pauses only then.
 
-The rest is httpx's: `AsyncioTransport` is httpx's AsyncHTTPTransport with the same connection
+The rest is httpx's: `AsyncioTransport` is httpx's AsyncHTTPTransport with httpcore's connection
 pool, given this network backend. httpx has no argument for it (httpcore does), so the pool it
 built is replaced (`_pool`; httpx is pinned, and tests/chat/llm/test_transport.py checks that
-the streams are these).
+the streams are these). The pool is httpcore's with its bookkeeping pass mended (`KeepAlivePool`).
 """
 
 # ruff: noqa: ASYNC109 (httpcore's interface takes timeouts as arguments)
@@ -144,12 +144,74 @@ class AsyncioBackend(AsyncNetworkBackend):
         await asyncio.sleep(seconds)
 
 
+class KeepAlivePool(httpcore.AsyncConnectionPool):
+    """httpcore's connection pool (HTTP/1.1) with its one bookkeeping pass replaced.
+
+    httpcore 1.0.9 (the latest release) keeps an idle connection only while the pool holds at
+    most `max_keepalive_connections` connections *in all*, busy ones included: with more replies
+    streaming than that, every connection is closed the moment its reply ends, and the chat's
+    next turn connects again (a TLS handshake, with a real endpoint). It also counts them anew
+    for every idle connection, on every request and every reply's end (O(n²) in connections).
+    encode/httpcore#1035 and #1000 fix both; neither is released. This pass counts idle
+    connections only, hands queued requests the idle connections first (httpcore closes
+    surplus idle ones before it looks for one to reuse), and is linear in connections and
+    requests. A connection handed to a request that has not started on it yet still reads as
+    idle: it is neither closed as surplus nor handed out twice (encode/httpcore#1110).
+
+    httpcore is pinned (requirements/base.in); tests/chat/llm/test_transport.py drives this pass
+    through httpx.
+    """
+
+    def _assign_requests_to_connections(self) -> list[httpcore.AsyncConnectionInterface]:
+        closing: list[httpcore.AsyncConnectionInterface] = []
+        taken = {id(request.connection) for request in self._requests if request.connection is not None}
+        kept: list[httpcore.AsyncConnectionInterface] = []
+        idle: list[httpcore.AsyncConnectionInterface] = []  # free to reuse or close, oldest first
+        for connection in self._connections:
+            if connection.is_closed():
+                continue
+            if connection.has_expired():  # its keep-alive ran out, or the server closed it
+                closing.append(connection)
+                continue
+            kept.append(connection)
+            if connection.is_idle() and id(connection) not in taken:
+                idle.append(connection)
+
+        for request in self._requests:
+            if not request.is_queued():
+                continue
+            origin = request.request.url.origin
+            reuse = next((c for c in idle if c.can_handle_request(origin) and c.is_available()), None)
+            if reuse is not None:
+                idle.remove(reuse)
+                request.assign_to_connection(reuse)
+                continue
+            if len(kept) >= self._max_connections:
+                if not idle:
+                    break  # the pool is full of busy connections: wait for one to be let go
+                # Make room: an idle connection to another origin goes.
+                other = idle.pop(0)
+                kept.remove(other)
+                closing.append(other)
+            connection = self.create_connection(origin)
+            kept.append(connection)
+            request.assign_to_connection(connection)
+
+        surplus = idle[: max(0, len(idle) - self._max_keepalive_connections)]
+        if surplus:
+            gone = {id(connection) for connection in surplus}
+            kept = [connection for connection in kept if id(connection) not in gone]
+            closing.extend(surplus)
+        self._connections = kept
+        return closing
+
+
 class AsyncioTransport(httpx.AsyncHTTPTransport):
     """httpx.AsyncHTTPTransport (no proxy) whose connections are AsyncioStreams."""
 
     def __init__(self, *, limits: httpx.Limits) -> None:
         super().__init__(limits=limits)
-        self._pool = httpcore.AsyncConnectionPool(
+        self._pool = KeepAlivePool(
             # What httpx would use: certifi's bundle, or SSL_CERT_FILE / SSL_CERT_DIR.
             ssl_context=httpx.create_ssl_context(),
             max_connections=limits.max_connections,

@@ -119,6 +119,89 @@ async def test_a_connection_the_server_closed_while_idle_is_not_reused(client):
     assert server.connections == 2
 
 
+class HeldAnswers:
+    """A keep-alive handler: `/hold/<name>` is answered once `release(name)` is called, `/now`
+    at once; `arrived` counts requests read, `connections` the server's connections so far."""
+
+    def __init__(self) -> None:
+        self.events: dict[str, asyncio.Event] = {}
+        self.arrived = 0
+
+    def release(self, *names: str) -> None:
+        for name in names:
+            self.events.setdefault(name, asyncio.Event()).set()
+
+    async def __call__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            try:
+                head = await reader.readuntil(b"\r\n\r\n")
+            except asyncio.IncompleteReadError:
+                return
+            self.arrived += 1
+            path = head.split(b" ")[1].decode()
+            if path.startswith("/hold/"):
+                await self.events.setdefault(path.removeprefix("/hold/"), asyncio.Event()).wait()
+            writer.write(answer(path.encode()))
+            await writer.drain()
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    async with asyncio.timeout(2.0):
+        while not condition():
+            await asyncio.sleep(0.005)
+
+
+async def test_connections_are_kept_alive_while_more_than_the_limit_are_busy(client):
+    # httpcore 1.0.9's own pool closed a finished connection whenever the pool held more than
+    # the keep-alive limit (10 here) in all, busy ones included: the next request connected again.
+    handler = HeldAnswers()
+    async with Server(handler) as server:
+        base = f"http://127.0.0.1:{server.port}"
+        held = [asyncio.create_task(client.get(f"{base}/hold/{i}")) for i in range(15)]
+        await until(lambda: handler.arrived == 15)
+        handler.release(*(str(i) for i in range(5)))
+        assert [(await held[i]).text for i in range(5)] == [f"/hold/{i}" for i in range(5)]
+        # Ten still streaming; the five idle ones take the next five requests.
+        again = await asyncio.gather(*(client.get(f"{base}/now") for _ in range(5)))
+        assert [r.text for r in again] == ["/now"] * 5
+        assert server.connections == 15
+        handler.release(*(str(i) for i in range(5, 15)))
+        assert [(await task).text for task in held[5:]] == [f"/hold/{i}" for i in range(5, 15)]
+
+
+async def test_idle_connections_beyond_the_limit_are_closed_and_each_request_has_its_own(client):
+    handler = HeldAnswers()
+    async with Server(handler) as server:
+        base = f"http://127.0.0.1:{server.port}"
+        first = [asyncio.create_task(client.get(f"{base}/hold/a")) for _ in range(15)]
+        await until(lambda: handler.arrived == 15)
+        handler.release("a")
+        await asyncio.gather(*first)
+        # 15 idle, 10 kept. 12 requests answered only once all 12 are in: two given one
+        # connection would never all arrive.
+        second = [asyncio.create_task(client.get(f"{base}/hold/b")) for _ in range(12)]
+        await until(lambda: handler.arrived == 27)
+        handler.release("b")
+        assert [(await task).text for task in second] == ["/hold/b"] * 12
+        assert server.connections == 15 + 2
+
+
+async def test_a_connection_idle_past_its_keep_alive_expiry_is_not_reused():
+    limits = httpx.Limits(max_connections=None, max_keepalive_connections=10, keepalive_expiry=0.1)
+    handler = HeldAnswers()
+    async with (
+        httpx.AsyncClient(transport=AsyncioTransport(limits=limits), timeout=2.0) as http,
+        Server(handler) as server,
+    ):
+        url = f"http://127.0.0.1:{server.port}/now"
+        assert (await http.get(url)).text == "/now"
+        assert (await http.get(url)).text == "/now"
+        assert server.connections == 1
+        await asyncio.sleep(0.2)
+        assert (await http.get(url)).text == "/now"
+        assert server.connections == 2
+
+
 async def test_a_refused_connection_is_a_connect_error(client):
     async def nothing(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         pass
@@ -199,3 +282,21 @@ async def test_the_model_client_goes_through_the_environments_proxy(monkeypatch)
         response = await http_client().get("http://model.invalid/v1/models")
     assert response.text == "via proxy"
     assert seen == [b"GET http://model.invalid/v1/models HTTP/1.1"]
+
+
+async def test_the_app_keeps_as_many_connections_alive_as_requests_may_be_in_flight(settings):
+    from chat.llm.http import http_client
+
+    settings.LLM_MAX_CONCURRENCY = 150
+    handler = HeldAnswers()
+    async with Server(handler) as server:
+        url = f"http://127.0.0.1:{server.port}/hold/x"
+        first = [asyncio.create_task(http_client().get(url)) for _ in range(120)]
+        await until(lambda: handler.arrived == 120)
+        handler.release("x")
+        await asyncio.gather(*first)
+        # More than the floor of 100 idle at once, all kept for the next turns.
+        again = await asyncio.gather(*(http_client().get(url) for _ in range(120)))
+        assert {r.text for r in again} == {"/hold/x"}
+        assert server.connections == 120
+    await http_client().aclose()
