@@ -26,7 +26,12 @@ from chat.heartbeat import heartbeats
 from chat.journal import Event, get_journal
 from chat.models import Conversation
 from chat.origins import site_key_from_scope
-from chat.ownership import owner_token_ephemeral, owner_token_from_scope, owner_token_from_subprotocols
+from chat.ownership import (
+    owner_hash,
+    owner_token_ephemeral,
+    owner_token_from_scope,
+    owner_token_from_subprotocols,
+)
 from chat.protocol import (
     AckFrame,
     EndFrame,
@@ -114,9 +119,10 @@ class ConversationStream(AsyncWebsocketConsumer):
         if self.conversation_id is not None:
             await self.channel_layer.group_discard(conversation_group(self.conversation_id), self.channel_name)
 
-    async def _attach(self, conversation_id: str, *, after_seq: int | None) -> None:
+    async def _attach(self, conversation_id: str, *, after_seq: int | None, opened: Conversation | None = None) -> None:
         """Follow a conversation: join its group first, then catch up from the journal (or a
-        database snapshot when the journal cannot cover the gap)."""
+        database snapshot when the journal cannot cover the gap). `opened`: the conversation's
+        row as just read or created, if the caller has it."""
         if self.conversation_id != conversation_id:
             if self.conversation_id is not None:
                 await self.channel_layer.group_discard(conversation_group(self.conversation_id), self.channel_name)
@@ -128,8 +134,12 @@ class ConversationStream(AsyncWebsocketConsumer):
             if events is not None and after_seq is not None:
                 self.last_seq = after_seq
             else:
-                snapshot = await database_sync_to_async(selectors.conversation_snapshot)(
-                    conversation_id=conversation_id
+                # Read before the group was joined is as good: an event published since then is
+                # in the journal after its `seq`, and a duplicate from the group is dropped.
+                snapshot = (
+                    selectors.conversation_snapshot_unstored(opened) if opened is not None else None
+                ) or await database_sync_to_async(selectors.conversation_snapshot)(
+                    conversation_id=conversation_id, conversation=opened
                 )
                 self.last_seq = 0
                 await self._send(snapshot)
@@ -231,12 +241,10 @@ class ChatConsumer(ConversationStream):
         metrics.SOCKETS.labels(kind=self.socket_kind).inc()
         heartbeats.add(self)
         site_id = self.site.site_id if self.site else None
-        conversation = await database_sync_to_async(selectors.conversation_latest_for_owner)(
-            owner_token=self.owner_token, site_id=site_id
-        ) or await database_sync_to_async(services.conversation_create)(
+        conversation = await database_sync_to_async(services.conversation_open)(
             owner_token=self.owner_token, site_id=site_id, language=self.language
         )
-        await self._attach(str(conversation.id), after_seq=None)
+        await self._attach(str(conversation.id), after_seq=None, opened=conversation)
 
     async def _refuse(self, error: ChatError, code: int) -> None:
         with translation.override(self.language):
@@ -266,7 +274,7 @@ class ChatConsumer(ConversationStream):
         elif isinstance(frame, MessageFrame):
             reply = await turns.shopper_message_receive(
                 conversation_id=conversation_id,
-                rate_key=services.owner_hash(self.owner_token),
+                rate_key=owner_hash(self.owner_token),
                 frame=frame,
                 client_ip=self.client_ip,
                 site=self.site,
@@ -340,7 +348,7 @@ class ChatConsumer(ConversationStream):
         conversation = await database_sync_to_async(services.conversation_create)(
             owner_token=self.owner_token, site_id=self.site.site_id if self.site else None, language=self.language
         )
-        await self._attach(str(conversation.id), after_seq=None)
+        await self._attach(str(conversation.id), after_seq=None, opened=conversation)
 
 
 SITE_BUSY = _("This chat is very busy right now. Please try again in a few minutes.")

@@ -6,6 +6,7 @@ cookie; a websocket cannot). Conversations store only its hash.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import secrets
 from typing import Any
@@ -13,6 +14,11 @@ from typing import Any
 from django.contrib.sessions.backends.base import SessionBase
 
 OWNER_SESSION_KEY = "supportbot_owner"
+
+
+def owner_hash(token: str) -> str:
+    """What a conversation stores of its owner's token."""
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def owner_token_ensure(session: SessionBase) -> str:

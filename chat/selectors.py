@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from chat.media.selectors import attachment_serialize
 from chat.models import Conversation, Feedback, Message, Site
-from chat.services import owner_hash
+from chat.ownership import owner_hash
 from chat.states import display_name
 
 # A reconnecting client gets this many recent messages; older ones stay in the database.
@@ -203,9 +203,13 @@ def conversation_status(*, conversation_id: uuid.UUID | str) -> str:
     return str(Conversation.objects.values_list("status", flat=True).get(pk=conversation_id))
 
 
-def conversation_snapshot(*, conversation_id: uuid.UUID | str) -> dict[str, Any]:
-    """The `conversation` frame: recent messages and the seq they reflect, read consistently."""
-    conversation = Conversation.objects.select_related("assigned_to").get(pk=conversation_id)
+def conversation_snapshot(
+    *, conversation_id: uuid.UUID | str, conversation: Conversation | None = None
+) -> dict[str, Any]:
+    """The `conversation` frame: recent messages and the seq they reflect, read consistently.
+    `conversation`: its row, if the caller has just read it (it is not read again)."""
+    if conversation is None:
+        conversation = Conversation.objects.select_related("assigned_to").get(pk=conversation_id)
     # Only what `last_seq` already covers: a message stored after we read it reaches the client
     # through the journal replay instead, so nothing shows twice or goes missing.
     messages = list(
@@ -219,6 +223,23 @@ def conversation_snapshot(*, conversation_id: uuid.UUID | str) -> dict[str, Any]
         .order_by("-seq")[:SNAPSHOT_MESSAGES]
     )
     messages.reverse()
+    return _snapshot(conversation, messages)
+
+
+def conversation_snapshot_unstored(conversation: Conversation) -> dict[str, Any] | None:
+    """The `conversation` frame of a conversation with nothing stored in it yet (`last_seq` 0: a
+    new one), built from the row at hand without the database — so it may run on the event loop.
+    None when the database is needed after all (something stored, or a staff member's name to
+    read): use conversation_snapshot then.
+
+    Most sockets open a conversation just created for a new visitor (the widget connects on every
+    page of a shop): its snapshot was two reads (the row again, and no messages) per page view."""
+    if conversation.last_seq != 0 or conversation.status == Conversation.Status.STAFF:
+        return None
+    return _snapshot(conversation, [])
+
+
+def _snapshot(conversation: Conversation, messages: list[Message]) -> dict[str, Any]:
     return {
         "type": "conversation",
         "id": str(conversation.id),

@@ -6,7 +6,6 @@ together or not at all.
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from collections.abc import Sequence
 from decimal import Decimal
@@ -15,17 +14,24 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
+from chat import selectors
 from chat.errors import AttachmentNotFound
 from chat.media.parts import attachment_refs
 from chat.models import Attachment, Conversation, Message
-
-
-def owner_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
+from chat.ownership import owner_hash
 
 
 def conversation_create(*, owner_token: str, site_id: int | None = None, language: str = "") -> Conversation:
     return Conversation.objects.create(owner_hash=owner_hash(owner_token), site_id=site_id, language=language)
+
+
+def conversation_open(*, owner_token: str, site_id: int | None = None, language: str = "") -> Conversation:
+    """The conversation a socket of this owner opens: the latest (see
+    selectors.conversation_latest_for_owner), else a new one. One call, so a socket's connect
+    costs one trip to the database thread, not two."""
+    return selectors.conversation_latest_for_owner(owner_token=owner_token, site_id=site_id) or conversation_create(
+        owner_token=owner_token, site_id=site_id, language=language
+    )
 
 
 def conversation_identify(*, conversation_id: uuid.UUID | str, user_id: str, email: str, name: str) -> None:

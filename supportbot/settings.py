@@ -151,6 +151,8 @@ else:
 
 # --- Sessions, security ------------------------------------------------------------------
 
+# Django's database sessions without a lookup of each new key (supportbot/sessions.py).
+SESSION_ENGINE = "supportbot.sessions"
 SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 60 * 60 * 24 * 30, minimum=60)
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE

@@ -1,6 +1,6 @@
 """Reads of a turn written as SQL (chat/selectors.py), on SQLite and PostgreSQL alike (the suite
 runs on both): the history a reply is sent with — the latest summary and the chat after it — and
-the conversation with its site."""
+the conversation with its site; and the snapshot a socket opens with."""
 
 from __future__ import annotations
 
@@ -9,7 +9,13 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from chat.models import Conversation, Message, Site
-from chat.selectors import HISTORY_FIELDS, conversation_for_turn, history_messages
+from chat.selectors import (
+    HISTORY_FIELDS,
+    conversation_for_turn,
+    conversation_snapshot,
+    conversation_snapshot_unstored,
+    history_messages,
+)
 from chat.sites import site_config
 from tests.chat.admin.builders import add_message, add_reply, add_voice_note, make_conversation
 
@@ -97,3 +103,27 @@ def test_the_conversation_for_a_turn_with_its_site():
 
     with pytest.raises(Conversation.DoesNotExist):
         conversation_for_turn(conversation_id="00000000-0000-4000-8000-000000000000")
+
+
+def test_the_snapshot_of_a_new_conversation_without_the_database():
+    conversation = make_conversation(rating=None)
+    with CaptureQueriesContext(connection) as captured:
+        unstored = conversation_snapshot_unstored(conversation)
+    assert len(captured) == 0
+    assert unstored == conversation_snapshot(conversation_id=conversation.pk)
+    assert unstored is not None and unstored["messages"] == [] and unstored["seq"] == 0
+
+
+def test_the_snapshot_needs_the_database_once_something_is_stored_or_staff_has_it():
+    stored = make_conversation()
+    add_message(stored, text="Hello?")
+    Conversation.objects.filter(pk=stored.pk).update(last_seq=1)
+    stored.refresh_from_db()
+    assert conversation_snapshot_unstored(stored) is None
+    with CaptureQueriesContext(connection) as captured:
+        snapshot = conversation_snapshot(conversation_id=stored.pk, conversation=stored)
+    assert [m["text"] for m in snapshot["messages"]] == ["Hello?"]
+    assert not [q for q in captured.captured_queries if "chat_conversation" in q["sql"].split("WHERE")[0]]
+    # Taken over before anything was said: the staff member's name is a read away.
+    staffed = make_conversation(status=Conversation.Status.STAFF)
+    assert conversation_snapshot_unstored(staffed) is None

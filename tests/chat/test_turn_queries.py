@@ -117,3 +117,38 @@ async def test_a_plain_text_turn_costs_a_fixed_number_of_statements(fake_openai,
     longer = await _turn_statements(shopper, fake_openai, statements, question)
     assert len(longer) == len(sql), _listing(longer)
     await shopper.disconnect()
+
+
+# A new visitor's socket: its session (1), its latest conversation (1; none) and the new one (1).
+# The snapshot of a conversation with nothing in it yet needs no statement.
+CONNECT_STATEMENTS = 3
+
+
+async def test_a_new_visitors_socket_costs_a_fixed_number_of_statements(fake_openai, statements):
+    session = await browser_session()
+    shopper = Shopper(session)
+    statements.recording = True
+    conversation = await shopper.connect()
+    statements.recording = False
+    sql = _statements(statements.sql)
+    assert len(sql) == CONNECT_STATEMENTS, _listing(sql)
+    assert conversation["messages"] == [] and conversation["seq"] == 0 and conversation["status"] == "bot"
+
+    # Back with a conversation that has messages: its session, the conversation, its messages and
+    # their attachments (the row is not read again for the snapshot).
+    from chat.turns import supervisor
+
+    fake_openai.enqueue(Script.stream("Hello!"))
+    await shopper.turn("Hi")
+    await supervisor.wait_idle()
+    await shopper.disconnect()
+    again = Shopper(session)
+    statements.sql.clear()
+    statements.recording = True
+    snapshot = await again.connect()
+    statements.recording = False
+    sql = _statements(statements.sql)
+    assert [m["text"] for m in snapshot["messages"]] == ["Hi", "Hello!"]
+    assert snapshot["id"] == conversation["id"]
+    assert len(sql) == 4, _listing(sql)
+    await again.disconnect()
