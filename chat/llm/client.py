@@ -39,6 +39,10 @@ from chat.llm.types import (
 logger = logging.getLogger(__name__)
 
 _ERROR_BODY_LIMIT = 8192
+# After `[DONE]`, how long the rest of the body (normally just the chunked encoding's end, sent
+# with it) may take: a body read to its end is what lets httpcore keep the connection for the
+# next turn; one that does not end by then is closed instead, as before.
+_AFTER_DONE_SECONDS = 0.1
 
 
 class AttemptError(UpstreamUnavailable):
@@ -192,16 +196,28 @@ class OpenAIChatClient:
         timer = _ChunkTimer()
         timeout = self._timeouts.first_token
         tool_calls = ToolCallAssembler()
-        saw_done = False
+        loop = asyncio.get_running_loop()
+        drain_until: float | None = None  # [DONE] came: the rest of the body may take until then
         try:
             while True:
                 try:
                     sse: ServerSentEvent = await timer.next(events, timeout)
                 except StopAsyncIteration:
                     break
+                except TimeoutError:
+                    if drain_until is not None:
+                        break  # the body goes on after [DONE]: its connection is closed, not kept
+                    raise
+                if drain_until is not None:
+                    # Nothing after [DONE] belongs to the reply; read on only to the body's end.
+                    timeout = drain_until - loop.time()
+                    if timeout <= 0:
+                        break
+                    continue
                 if sse.data == "[DONE]":
-                    saw_done = True
-                    break
+                    drain_until = loop.time() + _AFTER_DONE_SECONDS
+                    timeout = _AFTER_DONE_SECONDS
+                    continue
                 if not sse.data:
                     continue
                 try:
@@ -218,7 +234,7 @@ class OpenAIChatClient:
                     yield event
         finally:
             timer.stop()
-        if not saw_done:
+        if drain_until is None:
             raise UpstreamStreamError(detail="the stream ended without [DONE]")
         if tool_calls:  # a server that never sent finish_reason "tool_calls"
             yield ToolCalls(tool_calls.take())

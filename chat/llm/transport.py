@@ -18,8 +18,10 @@ the streams are these). The pool is httpcore's with its bookkeeping pass mended 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import ssl
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -145,65 +147,106 @@ class AsyncioBackend(AsyncNetworkBackend):
 
 
 class KeepAlivePool(httpcore.AsyncConnectionPool):
-    """httpcore's connection pool (HTTP/1.1) with its one bookkeeping pass replaced.
+    """httpcore's connection pool (HTTP/1.1) with its bookkeeping pass replaced.
 
-    httpcore 1.0.9 (the latest release) keeps an idle connection only while the pool holds at
-    most `max_keepalive_connections` connections *in all*, busy ones included: with more replies
-    streaming than that, every connection is closed the moment its reply ends, and the chat's
-    next turn connects again (a TLS handshake, with a real endpoint). It also counts them anew
-    for every idle connection, on every request and every reply's end (O(n²) in connections).
-    encode/httpcore#1035 and #1000 fix both; neither is released. This pass counts idle
-    connections only, hands queued requests the idle connections first (httpcore closes
-    surplus idle ones before it looks for one to reuse), and is linear in connections and
-    requests. A connection handed to a request that has not started on it yet still reads as
-    idle: it is neither closed as surplus nor handed out twice (encode/httpcore#1110).
+    httpcore 1.0.9 (the latest release) runs that pass on every request and every response's
+    end, and it had two faults for a process streaming hundreds of replies:
+    - it kept an idle connection only while the pool held at most `max_keepalive_connections`
+      connections *in all*, busy ones included: with more replies streaming than that, every
+      connection was closed the moment its reply ended, and the next turn connected again (a
+      TLS handshake, with a real endpoint);
+    - it asked every connection for its state, several calls each, and counted them anew per
+      idle one: with 500 streams and their kept-alive connections, 4 % of the process's CPU.
+    encode/httpcore#1035 and #1000 fix the first (unreleased). Here idle connections are counted
+    on their own, queued requests get them first (httpcore closed surplus ones before it looked
+    for one to reuse), and a pass looks only at the connections whose request has ended since the
+    last pass, the one it hands out (checked then: still open, not expired) and, at most once a
+    second, the idle ones (expired, or closed by the server). A connection handed to a request
+    that has not started on it yet still reads as idle: it is neither closed as surplus nor handed
+    out twice (encode/httpcore#1110).
 
     httpcore is pinned (requirements/base.in); tests/chat/llm/test_transport.py drives this pass
     through httpx.
     """
 
+    sweep_interval = 1.0
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._busy: dict[int, httpcore.AsyncConnectionInterface] = {}  # handed to a request
+        self._free: dict[int, httpcore.AsyncConnectionInterface] = {}  # idle, nobody's; oldest first
+        self._swept = 0.0
+
     def _assign_requests_to_connections(self) -> list[httpcore.AsyncConnectionInterface]:
         closing: list[httpcore.AsyncConnectionInterface] = []
-        taken = {id(request.connection) for request in self._requests if request.connection is not None}
-        kept: list[httpcore.AsyncConnectionInterface] = []
-        idle: list[httpcore.AsyncConnectionInterface] = []  # free to reuse or close, oldest first
-        for connection in self._connections:
-            if connection.is_closed():
-                continue
-            if connection.has_expired():  # its keep-alive ran out, or the server closed it
-                closing.append(connection)
-                continue
-            kept.append(connection)
-            if connection.is_idle() and id(connection) not in taken:
-                idle.append(connection)
-
+        busy: dict[int, httpcore.AsyncConnectionInterface] = {}
+        queued = []
         for request in self._requests:
-            if not request.is_queued():
-                continue
-            origin = request.request.url.origin
-            reuse = next((c for c in idle if c.can_handle_request(origin) and c.is_available()), None)
-            if reuse is not None:
-                idle.remove(reuse)
-                request.assign_to_connection(reuse)
-                continue
-            if len(kept) >= self._max_connections:
-                if not idle:
-                    break  # the pool is full of busy connections: wait for one to be let go
-                # Make room: an idle connection to another origin goes.
-                other = idle.pop(0)
-                kept.remove(other)
-                closing.append(other)
-            connection = self.create_connection(origin)
-            kept.append(connection)
-            request.assign_to_connection(connection)
+            held = request.connection
+            if held is None:
+                queued.append(request)
+            else:
+                busy[id(held)] = held
+        for key, released in self._busy.items():
+            if key not in busy:  # its request is over
+                self._let_go(released, closing)
+        now = time.monotonic()
+        if now - self._swept >= self.sweep_interval:
+            self._swept = now
+            for idle in list(self._free.values()):
+                if idle.is_closed() or idle.has_expired():
+                    self._drop(idle, closing)
 
-        surplus = idle[: max(0, len(idle) - self._max_keepalive_connections)]
-        if surplus:
-            gone = {id(connection) for connection in surplus}
-            kept = [connection for connection in kept if id(connection) not in gone]
-            closing.extend(surplus)
-        self._connections = kept
+        for request in queued:
+            origin = request.request.url.origin
+            connection = self._reuse(origin, closing)
+            if connection is None:
+                if len(self._connections) >= self._max_connections:
+                    if not self._free:
+                        break  # full of busy connections: wait for one to be let go
+                    self._drop(next(iter(self._free.values())), closing)  # an idle one goes
+                connection = self.create_connection(origin)
+                self._connections.append(connection)
+            request.assign_to_connection(connection)
+            busy[id(connection)] = connection
+        self._busy = busy
+
+        while len(self._free) > self._max_keepalive_connections:
+            self._drop(next(iter(self._free.values())), closing)
         return closing
+
+    def _let_go(self, connection: httpcore.AsyncConnectionInterface, closing: list[Any]) -> None:
+        """Keep a connection whose request is over for the next one, or drop it."""
+        if connection.is_idle() and not connection.is_closed() and not connection.has_expired():
+            self._free[id(connection)] = connection
+        else:  # closed, expired, or never connected
+            self._drop(connection, closing)
+
+    def _reuse(self, origin: httpcore.Origin, closing: list[Any]) -> httpcore.AsyncConnectionInterface | None:
+        """The most recently freed idle connection to `origin` that still works, taken out of the
+        free ones (those found closed or expired on the way are dropped)."""
+        for key in reversed(list(self._free)):  # a copy: those found broken are dropped on the way
+            connection = self._free[key]
+            if not connection.can_handle_request(origin):
+                continue
+            if connection.is_closed() or connection.has_expired() or not connection.is_available():
+                self._drop(connection, closing)
+                continue
+            del self._free[key]
+            return connection
+        return None
+
+    def _drop(self, connection: httpcore.AsyncConnectionInterface, closing: list[Any]) -> None:
+        self._free.pop(id(connection), None)
+        with contextlib.suppress(ValueError):
+            self._connections.remove(connection)
+        if not connection.is_closed():
+            closing.append(connection)
+
+    async def aclose(self) -> None:
+        self._busy.clear()
+        self._free.clear()
+        await super().aclose()
 
 
 class AsyncioTransport(httpx.AsyncHTTPTransport):

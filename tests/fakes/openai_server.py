@@ -93,6 +93,7 @@ class RecordedRequest:
     client_disconnected: bool = False
     finished_at: float | None = None
     done: threading.Event = field(default_factory=threading.Event, repr=False)
+    client_port: int = 0  # the client's side of the connection: equal ports, one kept-alive connection
     # A multipart/form-data body: its text fields and its files, by field name.
     form: dict[str, str] = field(default_factory=dict)
     files: dict[str, UploadedFile] = field(default_factory=dict)
@@ -257,7 +258,9 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             body = None
         headers = httpx.Headers(self.headers.items())
-        req = RecordedRequest(self.command, self.path, headers, raw, body, time.monotonic())
+        req = RecordedRequest(
+            self.command, self.path, headers, raw, body, time.monotonic(), client_port=self.client_address[1]
+        )
         if headers.get("content-type", "").startswith("multipart/form-data"):
             req.form, req.files = _multipart(headers["content-type"], raw)
         self.server.owner._record(req)

@@ -12,7 +12,7 @@ from chat.llm.client import AttemptError, OpenAIChatClient, Timeouts
 from chat.llm.endpoints import Endpoint
 from chat.llm.transport import AsyncioTransport
 from chat.llm.types import ChatRequest, Finish, ReasoningDelta, RefusalDelta, TextDelta, Usage
-from tests.fakes import Comment, Done, Headers, Refusal, Script, Text
+from tests.fakes import Comment, Delay, Done, Headers, Refusal, Script, Text
 from tests.fakes import Finish as FinishStep
 from tests.fakes import Usage as UsageStep
 
@@ -110,6 +110,27 @@ async def test_closing_the_stream_early_closes_the_upstream_connection(client, f
     request = fake_openai_server.last_request
     await asyncio.to_thread(request.done.wait, 2)
     assert request.client_disconnected
+
+
+async def test_a_streamed_reply_leaves_its_connection_for_the_next_request(client, fake_openai_server):
+    # Read to the body's end after [DONE]: httpcore keeps only a connection whose response ended.
+    fake_openai_server.enqueue(Script.stream("one"), Script.stream("two"))
+    assert TextDelta("one") in await collect(client)
+    assert TextDelta("two") in await collect(client)
+    first, second = fake_openai_server.requests
+    assert first.client_port == second.client_port
+
+
+async def test_a_body_that_goes_on_after_done_is_neither_read_nor_waited_for(client, fake_openai_server):
+    fake_openai_server.enqueue(Script.stream("answer").then(Text(" and more"), Delay(2.0)), Script.stream("next"))
+    started = asyncio.get_running_loop().time()
+    events = await collect(client)
+    assert asyncio.get_running_loop().time() - started < 1.0
+    assert [e for e in events if isinstance(e, TextDelta)] == [TextDelta("answer")]
+    # That connection was not kept: the next request has a new one.
+    assert TextDelta("next") in await collect(client)
+    first, second = fake_openai_server.requests
+    assert first.client_port != second.client_port
 
 
 async def test_connection_refused_is_unavailable():
