@@ -232,8 +232,8 @@ def conversation_snapshot_unstored(conversation: Conversation) -> dict[str, Any]
     None when the database is needed after all (something stored, or a staff member's name to
     read): use conversation_snapshot then.
 
-    Most sockets open a conversation just created for a new visitor (the widget connects on every
-    page of a shop): its snapshot was two reads (the row again, and no messages) per page view."""
+    Every new visitor's socket opens a conversation just created (and the widget connects on a
+    shop's every page): its snapshot was two reads, the row again and no messages."""
     if conversation.last_seq != 0 or conversation.status == Conversation.Status.STAFF:
         return None
     return _snapshot(conversation, [])
