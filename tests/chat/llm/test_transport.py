@@ -151,36 +151,41 @@ async def until(condition: Callable[[], bool]) -> None:
             await asyncio.sleep(0.005)
 
 
+async def held(http: httpx.AsyncClient, handler: HeldAnswers, urls: list[str]) -> list[asyncio.Task[httpx.Response]]:
+    """Send every request at once; return once the server holds them all (each on a connection)."""
+    arrived = handler.arrived + len(urls)
+    tasks = [asyncio.create_task(http.get(url)) for url in urls]
+    await until(lambda: handler.arrived == arrived)
+    return tasks
+
+
 async def test_connections_are_kept_alive_while_more_than_the_limit_are_busy(client):
     # httpcore 1.0.9's own pool closed a finished connection whenever the pool held more than
     # the keep-alive limit (10 here) in all, busy ones included: the next request connected again.
     handler = HeldAnswers()
     async with Server(handler) as server:
         base = f"http://127.0.0.1:{server.port}"
-        held = [asyncio.create_task(client.get(f"{base}/hold/{i}")) for i in range(15)]
-        await until(lambda: handler.arrived == 15)
+        streams = await held(client, handler, [f"{base}/hold/{i}" for i in range(15)])
         handler.release(*(str(i) for i in range(5)))
-        assert [(await held[i]).text for i in range(5)] == [f"/hold/{i}" for i in range(5)]
+        assert [(await streams[i]).text for i in range(5)] == [f"/hold/{i}" for i in range(5)]
         # Ten still streaming; the five idle ones take the next five requests.
         again = await asyncio.gather(*(client.get(f"{base}/now") for _ in range(5)))
         assert [r.text for r in again] == ["/now"] * 5
         assert server.connections == 15
         handler.release(*(str(i) for i in range(5, 15)))
-        assert [(await task).text for task in held[5:]] == [f"/hold/{i}" for i in range(5, 15)]
+        assert [(await task).text for task in streams[5:]] == [f"/hold/{i}" for i in range(5, 15)]
 
 
 async def test_idle_connections_beyond_the_limit_are_closed_and_each_request_has_its_own(client):
     handler = HeldAnswers()
     async with Server(handler) as server:
         base = f"http://127.0.0.1:{server.port}"
-        first = [asyncio.create_task(client.get(f"{base}/hold/a")) for _ in range(15)]
-        await until(lambda: handler.arrived == 15)
+        first = await held(client, handler, [f"{base}/hold/a"] * 15)
         handler.release("a")
         await asyncio.gather(*first)
         # 15 idle, 10 kept. 12 requests answered only once all 12 are in: two given one
         # connection would never all arrive.
-        second = [asyncio.create_task(client.get(f"{base}/hold/b")) for _ in range(12)]
-        await until(lambda: handler.arrived == 27)
+        second = await held(client, handler, [f"{base}/hold/b"] * 12)
         handler.release("b")
         assert [(await task).text for task in second] == ["/hold/b"] * 12
         assert server.connections == 15 + 2
@@ -291,8 +296,7 @@ async def test_the_app_keeps_as_many_connections_alive_as_requests_may_be_in_fli
     handler = HeldAnswers()
     async with Server(handler) as server:
         url = f"http://127.0.0.1:{server.port}/hold/x"
-        first = [asyncio.create_task(http_client().get(url)) for _ in range(120)]
-        await until(lambda: handler.arrived == 120)
+        first = await held(http_client(), handler, [url] * 120)
         handler.release("x")
         await asyncio.gather(*first)
         # More than the floor of 100 idle at once, all kept for the next turns.
