@@ -6,7 +6,9 @@ chat_load.py to compare the real app against on the same machine, in the same ru
 A plain ASGI app (no Django, no Channels, no database), served by the same Daphne as the app.
 On connect it sends a `conversation` frame; on each `message` frame it POSTs to the upstream with
 the httpx client settings and transport (chat/llm/transport.py) the app uses, and forwards every
-content delta as its own `reply.delta` frame the moment it arrives, then `reply.end`. Not part of the tests.
+content delta as its own `reply.delta` frame the moment it arrives, then `reply.end`. Its garbage
+collector is set up as the app's (supportbot/runtime.py, GC_THRESHOLDS): a baseline that does not
+pay a cost the app has removed. Not part of the tests.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from typing import Any
 
 import httpx
 import msgspec
+
+from supportbot.runtime import gc_thresholds, gc_tune  # the garbage collector only: no Django
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -92,3 +96,7 @@ async def application(scope: Scope, receive: Receive, send: Send) -> None:
             for task in tasks:
                 task.cancel()
             return
+
+
+# Loaded: freeze it and set the collector as the app's process does (supportbot/asgi.py).
+gc_tune(gc_thresholds(os.environ.get("GC_THRESHOLDS")))

@@ -11,12 +11,20 @@ django_asgi_app = get_asgi_application()
 # Imported after Django is set up: these load models.
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.conf import settings  # noqa: E402
+from django.urls import get_resolver  # noqa: E402
 
 from chat.origins import ChatOriginValidator  # noqa: E402
 from chat.routing import websocket_urlpatterns  # noqa: E402
+from supportbot.runtime import gc_tune  # noqa: E402
 
 # Sessions bind shoppers of the app's own page to their conversations (the widget uses a token
 # instead, see chat/consumers.py); auth lets staff into the live page. Origins: chat/origins.py.
 websocket_app = ChatOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
 
 application = ProtocolTypeRouter({"http": django_asgi_app, "websocket": websocket_app})
+
+# Everything the server needs is loaded now (the URL patterns too, which Django would load on the
+# first request): collect and freeze it, and tune the collector (supportbot/runtime.py).
+get_resolver().url_patterns  # noqa: B018
+gc_tune(settings.GC_THRESHOLDS)
