@@ -4,7 +4,7 @@ speed — against a bare relay on the same machine, in the same run.
     cd /work/main && .venv/bin/python bench/chat_load.py [--n 50,200,500,1000] [--idle 5000]
         [--db postgres|sqlite] [--layer memory|stock|redis] [--coalesce-ms 15] [--coalesce-max-ms 100]
         [--products 50000] [--tokens 200] [--rate 50] [--ttft 0.2] [--turns 2] [--profile DIR] [--json FILE]
-        [--switch-interval S] [--no-relay] [--no-quiet]
+        [--switch-interval S] [--no-relay] [--no-quiet] [--gc-stats]
 
 --layer: memory = the app's default in-memory layer (chat.events.InMemoryChannelLayer), stock =
 channels' own in-memory layer (bench/app_settings.py), redis = channels-redis and the Redis journal
@@ -22,7 +22,8 @@ For each N: a fresh app process, a warm-up, then N shoppers, each with its own s
 like the chat page), sending --turns messages (realistic catalog questions, the first within
 the first 2 s) and reading the streamed replies. Then the same load against the bare relay
 (bench/relay.py under the same Daphne, pinned the same way). Per token: upstream write → shopper
-read; per turn: message sent → upstream has the request (storing, grounding, building); lost,
+read; per turn: message sent → upstream has the request (storing, grounding, building), and
+message sent → the reply's first token read (what the shopper waits for before anything shows); lost,
 duplicated, out-of-order tokens; CPU and peak RSS of the server process; tokens delivered per
 second; CPU of the PostgreSQL server processes over the load ("pg %", they share the two cores).
 Then the turn overhead on a quiet app (4 shoppers, 5-token replies, ~0.5 s between
@@ -42,6 +43,7 @@ import resource
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, TextIO
@@ -158,6 +160,9 @@ def app_env(args: argparse.Namespace, *, upstream_port: int) -> dict[str, str]:
     if args.switch_interval:
         env["DJANGO_SETTINGS_MODULE"] = "bench.app_settings"
         env["BENCH_SWITCH_INTERVAL"] = str(args.switch_interval)
+    if args.gc_stats:
+        # bench/gcstats/sitecustomize.py times the server's garbage collector.
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(BENCH / "gcstats"), env.get("PYTHONPATH")]))
     return env
 
 
@@ -175,10 +180,15 @@ def prepare(args: argparse.Namespace) -> None:
     subprocess.run(command, env=app_env(args, upstream_port=PORT_STREAM), cwd=ROOT, check=True)
 
 
-def start_server(args: argparse.Namespace, target: str, *, upstream_port: int) -> subprocess.Popen[str]:
+def start_server(
+    args: argparse.Namespace, target: str, *, upstream_port: int, gc_stats: Path | None = None
+) -> subprocess.Popen[str]:
     app = "supportbot.asgi:application" if target == "app" else "bench.relay:application"
     command = [str(ROOT / ".venv/bin/daphne"), "-b", "127.0.0.1", "-p", str(PORT_SERVER), "-v", "0", app]
-    server = spawn(command, core=APP_CORE, env=app_env(args, upstream_port=upstream_port))
+    env = app_env(args, upstream_port=upstream_port)
+    if gc_stats is not None:
+        env["BENCH_GC_STATS"] = str(gc_stats)
+    server = spawn(command, core=APP_CORE, env=env)
     wait_port(PORT_SERVER)
     return server
 
@@ -213,11 +223,20 @@ def run_load(
         assert worker.stdin is not None
         worker.stdin.write(f"go {start}\n")
         worker.stdin.flush()
-    merged: dict[str, Any] = {"delays": [], "overheads": [], "statuses": {}, "errors": {}, "first": 0, "last": 0}
+    merged: dict[str, Any] = {
+        "delays": [],
+        "overheads": [],
+        "first_tokens": [],
+        "replies": [],
+        "statuses": {},
+        "errors": {},
+        "first": 0,
+        "last": 0,
+    }
     for worker in workers:
         out, _ = worker.communicate(timeout=600)  # the workers end by their --deadline (180 s)
         part = json.loads(out.strip().splitlines()[-1])
-        for key in ("delays", "overheads"):
+        for key in ("delays", "overheads", "first_tokens", "replies"):
             merged[key] += part[key]
         for key in ("tokens", "frames", "lost", "duplicated", "reordered", "turns"):
             merged[key] = merged.get(key, 0) + part[key]
@@ -241,6 +260,8 @@ def percentile(values: list[float], p: float) -> float:
 def summary(load: dict[str, Any], *, cpu: float, wall: float, peak_kb: int, load_core: float) -> dict[str, Any]:
     delays = [d / 1000 for d in load["delays"]]
     overheads = [o / 1000 for o in load["overheads"]]
+    first_tokens = [f / 1000 for f in load["first_tokens"]]
+    replies = [r / 1000 for r in load["replies"]]
     span = (load["last"] - load["first"]) / 1e6
     return {
         "delay_p50": percentile(delays, 0.5),
@@ -248,6 +269,10 @@ def summary(load: dict[str, Any], *, cpu: float, wall: float, peak_kb: int, load
         "delay_max": max(delays, default=math.nan),
         "overhead_p50": percentile(overheads, 0.5),
         "overhead_p99": percentile(overheads, 0.99),
+        "first_token_p50": percentile(first_tokens, 0.5),
+        "first_token_p99": percentile(first_tokens, 0.99),
+        "reply_p50": percentile(replies, 0.5),
+        "reply_p99": percentile(replies, 0.99),
         "tokens": load["tokens"],
         "expected": load["expected"],
         "lost": load["lost"],
@@ -259,13 +284,31 @@ def summary(load: dict[str, Any], *, cpu: float, wall: float, peak_kb: int, load
         "tokens_per_s": load["tokens"] / span if span > 0 else math.nan,
         "tokens_per_frame": load["tokens"] / load["frames"] if load["frames"] else math.nan,
         "cpu_pct": 100 * cpu / wall,
+        "cpu_s": cpu,
+        "wall_s": wall,
         "peak_mb": peak_kb / 1024,
         "load_core_pct": load_core,
     }
 
 
+def gc_stats_path(args: argparse.Namespace) -> Path | None:
+    """Where the next server writes its collector's figures (--gc-stats), or None."""
+    return Path(tempfile.gettempdir()) / f"chat_load-gc-{os.getpid()}.json" if args.gc_stats else None
+
+
+def gc_read(path: Path) -> dict[str, Any] | None:
+    """What bench/gcstats/sitecustomize.py wrote for the server when it exited."""
+    if not path.exists():
+        return None
+    stats: dict[str, Any] = json.loads(path.read_text().splitlines()[-1])
+    path.unlink()
+    return stats
+
+
 def measured(args: argparse.Namespace, target: str, shoppers: int) -> dict[str, Any]:
-    server = start_server(args, target, upstream_port=PORT_STREAM)
+    gc_stats = gc_stats_path(args)
+    server = start_server(args, target, upstream_port=PORT_STREAM, gc_stats=gc_stats)
+    figures: dict[str, Any] = {}
     try:
         run_load(args, shoppers=5, turns=2, tokens=args.tokens, spread=0.2, think=0.05)  # warm-up
         profiler = None
@@ -304,21 +347,27 @@ def measured(args: argparse.Namespace, target: str, shoppers: int) -> dict[str, 
         peak = memory_kb(server.pid, "VmHWM")
         figures = summary(load, cpu=cpu, wall=wall, peak_kb=peak, load_core=100 * busy / total)
         figures["pg_cpu_pct"] = 100 * (postgres_cpu_seconds() - pg) / wall
-        return figures
     finally:
         stop(server)
+    if gc_stats is not None:
+        figures["gc"] = gc_read(gc_stats)
+    return figures
 
 
 def quiet_overhead(args: argparse.Namespace, target: str) -> dict[str, Any]:
-    server = start_server(args, target, upstream_port=PORT_QUICK)
+    gc_stats = gc_stats_path(args)
+    server = start_server(args, target, upstream_port=PORT_QUICK, gc_stats=gc_stats)
     try:
         run_load(args, shoppers=5, turns=2, tokens=5, spread=0.2, think=0.05)
         cpu, started = cpu_seconds(server.pid), time.monotonic()
         load = run_load(args, shoppers=4, turns=args.quiet_turns, tokens=5, spread=1.0, think=0.5)
         cpu, wall = cpu_seconds(server.pid) - cpu, time.monotonic() - started
-        return summary(load, cpu=cpu, wall=wall, peak_kb=memory_kb(server.pid, "VmHWM"), load_core=math.nan)
+        figures = summary(load, cpu=cpu, wall=wall, peak_kb=memory_kb(server.pid, "VmHWM"), load_core=math.nan)
     finally:
         stop(server)
+    if gc_stats is not None:
+        figures["gc"] = gc_read(gc_stats)
+    return figures
 
 
 def idle_memory(args: argparse.Namespace, target: str) -> dict[str, Any]:
@@ -352,12 +401,22 @@ def print_row(out: TextIO, label: str, app: dict[str, Any], relay: dict[str, Any
     relay_delay = f"{relay['delay_p50']:6.1f} / {relay['delay_p99']:6.1f}" if relay else "   -"
     out.write(
         f"{label:>6} | {app['delay_p50']:6.1f} / {app['delay_p99']:6.1f} | {relay_delay:>15} | "
-        f"{app['overhead_p50']:6.1f} / {app['overhead_p99']:6.1f} | {lost:5d} / {app['duplicated']} / "
+        f"{app['overhead_p50']:6.1f} / {app['overhead_p99']:6.1f} | "
+        f"{app['first_token_p50']:6.0f} / {app['first_token_p99']:6.0f} | {lost:5d} / {app['duplicated']} / "
         f"{app['reordered']} | {app['cpu_pct']:5.0f} | {app['peak_mb']:6.0f} | {app['tokens_per_s']:8.0f} | "
         f"{app['tokens_per_frame']:9.2f} | "
         f"{ratio:5.2f} | {app['load_core_pct']:4.0f} | {app.get('pg_cpu_pct', math.nan):4.0f} | "
         f"{app['statuses']} {app['errors'] or ''}\n"
     )
+
+
+def print_gc(out: TextIO, label: str, stats: dict[str, Any]) -> None:
+    passes = ", ".join(
+        f"gen{number} {gen['collections']} × (longest {1000 * gen['longest_s']:.0f} ms)"
+        for number, gen in enumerate(stats["generations"])
+    )
+    total = sum(gen["cpu_s"] for gen in stats["generations"])
+    out.write(f"  gc {label}: {total:.2f} s of CPU in the process's life; {passes}; thresholds {stats['thresholds']}\n")
 
 
 def main() -> None:
@@ -384,6 +443,9 @@ def main() -> None:
     parser.add_argument("--no-quiet", action="store_true")
     parser.add_argument("--profile", help="folder for py-spy raw profiles of the app (one per N)")
     parser.add_argument("--json", help="write every figure here too")
+    parser.add_argument(
+        "--gc-stats", action="store_true", help="time the servers' garbage collectors (bench/gcstats/sitecustomize.py)"
+    )
     args = parser.parse_args()
     _raise_nofile()
     args.queries = 2000
@@ -413,7 +475,8 @@ def main() -> None:
             f"\ndb={args.db} layer={args.layer} coalesce={args.coalesce_ms}–{args.coalesce_max_ms} ms, "
             f"{args.products:,} products; "
             f"{args.turns} turns x {args.tokens} tokens at {args.rate:g}/s after {args.ttft:g} s per shopper\n"
-            "     N | delay ms p50/p99 | relay p50/p99   | turn ms p50/p99 | lost/dup/reord | cpu % | peak MB"
+            "     N | delay ms p50/p99 | relay p50/p99   | turn ms p50/p99 | 1st token ms p50/p99 | lost/dup/reord "
+            "| cpu % | peak MB"
             " |    tok/s | tok/frame | ×relay | core1 % | pg % | statuses\n"
         )
         for shoppers in [int(n) for n in args.n.split(",") if n]:
@@ -421,6 +484,9 @@ def main() -> None:
             relay = None if args.no_relay else measured(args, "relay", shoppers)
             results[f"n{shoppers}"] = {"app": app, "relay": relay}
             print_row(out, str(shoppers), app, relay)
+            for name, figures in (("app", app), ("relay", relay)):
+                if figures and figures.get("gc"):
+                    print_gc(out, f"{shoppers} {name}", figures["gc"])
             out.flush()
         if not args.no_quiet:
             quiet = {
@@ -430,6 +496,9 @@ def main() -> None:
             results["quiet"] = quiet
             assert quiet["app"] is not None
             print_row(out, "quiet", quiet["app"], quiet["relay"])
+            for name, figures in quiet.items():
+                if figures and figures.get("gc"):
+                    print_gc(out, f"quiet {name}", figures["gc"])
         if args.idle:
             idle = {"app": idle_memory(args, "app"), "relay": None if args.no_relay else idle_memory(args, "relay")}
             results["idle"] = idle

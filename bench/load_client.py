@@ -139,6 +139,8 @@ class Results:
     def __init__(self) -> None:
         self.delays: list[int] = []  # µs, upstream write → frame read, per token
         self.overheads: list[int] = []  # µs, message sent → upstream has the request, per turn
+        self.first_tokens: list[int] = []  # µs, message sent → its reply's first token read, per turn
+        self.replies: list[int] = []  # µs, message sent → reply.end read, per turn
         self.tokens = self.lost = self.duplicated = self.reordered = self.turns = 0
         self.frames = 0  # reply.delta frames: tokens / frames is how much the app coalesced
         self.statuses: dict[str, int] = {}
@@ -215,6 +217,8 @@ async def shopper(
                 tokens, arrival = token_parse(frame["text"], received)
                 if arrival is not None:
                     results.overheads.append(arrival - sent)
+                if not seen and tokens:
+                    results.first_tokens.append(received - sent)
                 for index, sent_at in tokens:
                     results.delays.append(received - sent_at)
                     if index in seen:
@@ -230,6 +234,7 @@ async def shopper(
             elif kind == "reply.end":
                 status = frame.get("status", "?")
                 results.statuses[status] = results.statuses.get(status, 0) + 1
+                results.replies.append(received - sent)
                 results.lost += args.tokens - len(seen)
                 break
             elif kind == "error":
