@@ -120,9 +120,12 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Threads (each with its own connection) for the chat's turns on PostgreSQL, so turns do not queue
 # behind each other on channels' one database thread (chat/db.py); 0: that thread, as on SQLite.
-# More threads only fight the event loop for the GIL: at 500 chats, 2 streamed tokens with half
-# the delay of 4 and started turns sooner (docs/benchmarks.md).
-CHAT_DB_THREADS = env_int("CHAT_DB_THREADS", 2, minimum=0)
+# Each call waits for PostgreSQL and then for the GIL, so a turn's calls spend most of their time
+# waiting: at 200 chats on one core 4 threads beat 2 on every figure (first token ~0.3 s sooner,
+# +13 % tokens a second). Past what the core can stream (500 chats) they start turns sooner at the
+# price of a later token in the stream (docs/benchmarks.md, sixth round).
+CHAT_DB_THREADS = env_int("CHAT_DB_THREADS", 4, minimum=0)
+
 
 REDIS_URL = env_str("REDIS_URL")
 if REDIS_URL:
