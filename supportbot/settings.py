@@ -126,7 +126,6 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # price of a later token in the stream (docs/benchmarks.md, sixth round).
 CHAT_DB_THREADS = env_int("CHAT_DB_THREADS", 4, minimum=0)
 
-
 REDIS_URL = env_str("REDIS_URL")
 if REDIS_URL:
     from redis.backoff import ExponentialWithJitterBackoff
