@@ -410,13 +410,21 @@ def print_row(out: TextIO, label: str, app: dict[str, Any], relay: dict[str, Any
     )
 
 
-def print_gc(out: TextIO, label: str, stats: dict[str, Any]) -> None:
-    passes = ", ".join(
-        f"gen{number} {gen['collections']} × (longest {1000 * gen['longest_s']:.0f} ms)"
-        for number, gen in enumerate(stats["generations"])
-    )
-    total = sum(gen["cpu_s"] for gen in stats["generations"])
-    out.write(f"  gc {label}: {total:.2f} s of CPU in the process's life; {passes}; thresholds {stats['thresholds']}\n")
+def print_gc(out: TextIO, label: str, servers: dict[str, dict[str, Any] | None]) -> None:
+    """The garbage collectors' lines (--gc-stats) of a step's app and relay."""
+    for name, figures in servers.items():
+        stats = figures.get("gc") if figures else None
+        if not stats:
+            continue
+        passes = ", ".join(
+            f"gen{number} {gen['collections']} × (longest {1000 * gen['longest_s']:.0f} ms)"
+            for number, gen in enumerate(stats["generations"])
+        )
+        total = sum(gen["cpu_s"] for gen in stats["generations"])
+        out.write(
+            f"  gc {label} {name}: {total:.2f} s of CPU in the process's life; {passes}; "
+            f"thresholds {stats['thresholds']}\n"
+        )
 
 
 def main() -> None:
@@ -484,9 +492,7 @@ def main() -> None:
             relay = None if args.no_relay else measured(args, "relay", shoppers)
             results[f"n{shoppers}"] = {"app": app, "relay": relay}
             print_row(out, str(shoppers), app, relay)
-            for name, figures in (("app", app), ("relay", relay)):
-                if figures and figures.get("gc"):
-                    print_gc(out, f"{shoppers} {name}", figures["gc"])
+            print_gc(out, str(shoppers), results[f"n{shoppers}"])
             out.flush()
         if not args.no_quiet:
             quiet = {
@@ -496,9 +502,7 @@ def main() -> None:
             results["quiet"] = quiet
             assert quiet["app"] is not None
             print_row(out, "quiet", quiet["app"], quiet["relay"])
-            for name, figures in quiet.items():
-                if figures and figures.get("gc"):
-                    print_gc(out, f"quiet {name}", figures["gc"])
+            print_gc(out, "quiet", quiet)
         if args.idle:
             idle = {"app": idle_memory(args, "app"), "relay": None if args.no_relay else idle_memory(args, "relay")}
             results["idle"] = idle
