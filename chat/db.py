@@ -12,9 +12,11 @@ test database (in memory, shared cache) refuses a second connection's write at o
 waiting for the first.
 
 Connections are checked like channels checks them (errors, CONN_MAX_AGE) around each call, but
-without a `SELECT 1` before every call (DATABASE_CONN_HEALTH_CHECKS is off by default). A
-connection the server dropped while it was idle fails its next query instead; calls made with
-`retry=True` (reads, and writes that are safe to repeat) then run once more on a new connection.
+without a `SELECT 1` before every call (DATABASE_CONN_HEALTH_CHECKS is off by default): a
+connection the server closed while it was idle is found by a poll of its socket instead
+(supportbot/connections.py) and replaced before the call. One the server drops during a call fails
+that call; calls made with `retry=True` (reads, and writes that are safe to repeat) then run once
+more on a new connection.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, close_old_connections, connection, connections
+
+from supportbot.connections import connections_dead_close
 
 T = TypeVar("T")
 
@@ -52,6 +56,7 @@ def _pool() -> ThreadPoolExecutor | None:
 
 def _run(fn: Callable[..., T], retry: bool, args: tuple[Any, ...], kwargs: dict[str, Any]) -> T:
     close_old_connections()
+    connections_dead_close()
     try:
         try:
             return fn(*args, **kwargs)

@@ -3,10 +3,12 @@ Django session and user)."""
 
 import os
 
-from django.core.asgi import get_asgi_application
+import django
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "supportbot.settings")
-django_asgi_app = get_asgi_application()
+# What django.core.asgi.get_asgi_application() does, with HTTP requests on a few long-lived
+# threads instead of one new thread (and database connection) each (supportbot/http.py).
+django.setup(set_prefix=False)
 
 # Imported after Django is set up: these load models.
 from channels.auth import AuthMiddlewareStack  # noqa: E402
@@ -16,7 +18,10 @@ from django.urls import get_resolver  # noqa: E402
 
 from chat.origins import ChatOriginValidator  # noqa: E402
 from chat.routing import websocket_urlpatterns  # noqa: E402
+from supportbot.http import http_application  # noqa: E402
 from supportbot.runtime import gc_tune  # noqa: E402
+
+django_asgi_app = http_application(settings.HTTP_THREADS)
 
 # Sessions bind shoppers of the app's own page to their conversations (the widget uses a token
 # instead, see chat/consumers.py); auth lets staff into the live page. Origins: chat/origins.py.

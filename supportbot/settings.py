@@ -385,6 +385,9 @@ LOGGING = {
 }
 
 # --- The server process ------------------------------------------------------------------
+# Threads for the HTTP requests' synchronous work (middleware, views), each keeping its database
+# connection (supportbot/http.py); 0: Django's own, a new thread and connection per request.
+HTTP_THREADS = env_int("HTTP_THREADS", 4, minimum=0)
 # The server process's garbage-collector thresholds (supportbot/runtime.py): three whole numbers
 # (default 10000,10,10), or "python" for Python's own (700,10,10), with which the collector took a
 # fifth of the CPU at 500 streaming chats.

@@ -93,6 +93,18 @@ def chat_db_pool_closed() -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
+def http_connections_closed() -> Iterator[None]:
+    """The HTTP threads of supportbot.asgi (supportbot/http.py) keep their connections too."""
+    yield
+    import sys
+
+    asgi = sys.modules.get("supportbot.asgi")
+    close = getattr(asgi, "django_asgi_app", None) and getattr(asgi.django_asgi_app, "connections_close", None)
+    if close is not None:
+        close()
+
+
+@pytest.fixture(autouse=True)
 def attachments_dir(settings, tmp_path_factory) -> Iterator[object]:
     """Uploads go to a folder of the test's own, so a test can see exactly what was stored."""
     from pathlib import Path

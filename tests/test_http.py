@@ -1,0 +1,141 @@
+"""supportbot/http.py: HTTP requests run their synchronous work on a few long-lived threads that
+keep their database connections, instead of a new thread and connection per request."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import threading
+import time
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+from channels.testing import HttpCommunicator
+from django.core.signals import request_finished, request_started
+from django.db import connection
+from django.db.backends.signals import connection_created
+
+from supportbot.asgi import application
+from supportbot.http import PooledASGIHandler, http_application
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+class Seen:
+    """Which threads ran the requests' signals, and how many database connections were opened."""
+
+    def __init__(self) -> None:
+        self.started: list[str] = []
+        self.finished: list[str] = []
+        self.connections = 0
+
+    def on_started(self, sender: object, **kwargs: object) -> None:
+        self.started.append(threading.current_thread().name)
+
+    def on_finished(self, sender: object, **kwargs: object) -> None:
+        self.finished.append(threading.current_thread().name)
+
+    def on_connection(self, sender: object, **kwargs: object) -> None:
+        self.connections += 1
+
+
+@pytest.fixture
+def seen() -> Iterator[Seen]:
+    record = Seen()
+    request_started.connect(record.on_started)
+    request_finished.connect(record.on_finished)
+    connection_created.connect(record.on_connection)
+    yield record
+    request_started.disconnect(record.on_started)
+    request_finished.disconnect(record.on_finished)
+    connection_created.disconnect(record.on_connection)
+
+
+async def _get(app: object, path: str) -> dict[str, object]:
+    communicator = HttpCommunicator(app, "GET", path, headers=[(b"host", b"localhost")])
+    response: dict[str, object] = await communicator.get_response(timeout=10)
+    await communicator.wait(timeout=10)  # the request's end too (its request_finished)
+    return response
+
+
+async def test_page_loads_reuse_one_warm_thread_and_its_connection(seen: Seen):
+    # Each is a new visitor: its session is stored (a database write) by the request's thread.
+    for _ in range(8):
+        response = await _get(application, "/")
+        assert response["status"] == 200
+    assert len(set(seen.started)) == 1 and seen.started[0].startswith("http-0"), seen.started
+    assert seen.finished == seen.started
+    assert seen.connections == 1
+
+
+async def test_djangos_own_handler_opens_a_thread_and_a_connection_per_request(seen: Seen):
+    # The behaviour the pool replaces (HTTP_THREADS=0), measured the same way.
+    app = http_application(0)
+    assert not isinstance(app, PooledASGIHandler)
+    for _ in range(4):
+        assert (await _get(app, "/"))["status"] == 200
+    assert len(set(seen.started)) == 4
+    assert seen.connections == 4
+    # Their threads have ended; their connections close when collected (or the test database
+    # could not be dropped at the end).
+    gc.collect()
+
+
+async def test_requests_in_flight_together_spread_over_the_threads(seen: Seen):
+    app = PooledASGIHandler(3)
+    try:
+        # Unknown widget keys: a read each (the site lookup), all in flight at once.
+        responses = await asyncio.gather(*(_get(app, f"/widget/nokey{i}/") for i in range(9)))
+        assert {response["status"] for response in responses} == {404}
+        assert {name.split("_")[0] for name in seen.started} == {"http-0", "http-1", "http-2"}
+        assert sorted(seen.finished) == sorted(seen.started)
+        assert seen.connections <= 3
+    finally:
+        app.connections_close()
+
+
+def _backend_pid_and_wait_gone(app: PooledASGIHandler) -> int:
+    """End the backend of the first HTTP thread's connection; return its pid once it is gone."""
+
+    def pid() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            return int(cursor.fetchone()[0])
+
+    backend = app._executors[0].submit(pid).result(timeout=10)
+    params = connection.get_connection_params()
+    params.pop("cursor_factory", None)
+    params.pop("context", None)
+    with psycopg.connect(**params, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", [backend])
+        for _ in range(500):
+            if not admin.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", [backend]).fetchone():
+                return backend
+            time.sleep(0.01)
+    raise AssertionError("the backend did not end")
+
+
+async def test_a_connection_the_database_closed_costs_no_request_an_error(seen: Seen):
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL only: SQLite has no server to close a connection")
+    app = PooledASGIHandler(1)
+    try:
+        assert (await _get(app, "/"))["status"] == 200
+        assert seen.connections == 1
+        _backend_pid_and_wait_gone(app)  # as a restart of PostgreSQL would
+        # Without the check, the thread's next query would fail and the page would be a 500.
+        assert (await _get(app, "/"))["status"] == 200
+        assert seen.connections == 2
+    finally:
+        app.connections_close()
+
+
+def test_the_entry_point_uses_the_pool_of_the_setting():
+    from django.conf import settings
+
+    http = application.application_mapping["http"]
+    assert isinstance(http, PooledASGIHandler)
+    assert len(http._executors) == settings.HTTP_THREADS == 4
+    with pytest.raises(ValueError):
+        PooledASGIHandler(0)
