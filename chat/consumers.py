@@ -20,18 +20,14 @@ from django.utils.translation.trans_real import parse_accept_lang_header
 
 from chat import handoff, metrics, selectors, services, states, turns
 from chat.backpressure import TOO_SLOW, SendWindow
+from chat.db import db_call
 from chat.errors import ChatError, ConversationNotFound, NotClosed, TooManyConnections
 from chat.events import conversation_group, turn_stop_request
 from chat.heartbeat import heartbeats
 from chat.journal import Event, get_journal
 from chat.models import Conversation
 from chat.origins import site_key_from_scope
-from chat.ownership import (
-    owner_hash,
-    owner_token_ephemeral,
-    owner_token_from_scope,
-    owner_token_from_subprotocols,
-)
+from chat.ownership import owner_hash, owner_token_from_subprotocols
 from chat.protocol import (
     AckFrame,
     EndFrame,
@@ -214,10 +210,6 @@ class ChatConsumer(ConversationStream):
     owner_token: str
 
     async def connect(self) -> None:
-        # The widget proves its conversation with a token it keeps (third-party iframes get no
-        # cookies); the app's own page with its session.
-        token = owner_token_from_subprotocols(self.scope)
-        self.owner_token = token or await owner_token_from_scope(self.scope) or owner_token_ephemeral()
         await self.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in self.scope.get("subprotocols", []) else None)
         key = site_key_from_scope(self.scope)
         site = await database_sync_to_async(site_get_by_key)(key) if key else None
@@ -241,8 +233,16 @@ class ChatConsumer(ConversationStream):
         metrics.SOCKETS.labels(kind=self.socket_kind).inc()
         heartbeats.add(self)
         site_id = self.site.site_id if self.site else None
-        conversation = await database_sync_to_async(services.conversation_open)(
-            owner_token=self.owner_token, site_id=site_id, language=self.language
+        # The widget proves its conversation with a token it keeps (third-party iframes get no
+        # cookies); the app's own page with its session (chat/routing.py).
+        token = owner_token_from_subprotocols(self.scope)
+        session_key = None if token else self.scope.get("cookies", {}).get(settings.SESSION_COOKIE_NAME)
+        self.owner_token, conversation = await db_call(
+            services.conversation_open_for_socket,
+            token=token,
+            session_key=session_key,
+            site_id=site_id,
+            language=self.language,
         )
         await self._attach(str(conversation.id), after_seq=None, opened=conversation)
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from importlib import import_module
 from typing import Any
 
+from django.conf import settings
 from django.contrib.sessions.backends.base import SessionBase
 
 OWNER_SESSION_KEY = "supportbot_owner"
@@ -29,12 +31,13 @@ def owner_token_ensure(session: SessionBase) -> str:
     return token
 
 
-async def owner_token_from_scope(scope: dict[str, Any]) -> str | None:
-    """The session's owner token, or None for a client without a (valid) session cookie."""
-    session = scope.get("session")
-    if session is None or not session.session_key:
+def owner_token_from_session(session_key: str | None) -> str | None:
+    """The owner token in the session `session_key` (the cookie the chat page set), or None for a
+    missing, unknown or expired session. Loads the session: call it off the event loop."""
+    if not session_key:
         return None
-    token = await session.aget(OWNER_SESSION_KEY)
+    store = import_module(settings.SESSION_ENGINE).SessionStore
+    token = store(session_key).get(OWNER_SESSION_KEY)
     return token if isinstance(token, str) else None
 
 

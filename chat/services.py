@@ -18,7 +18,7 @@ from chat import selectors
 from chat.errors import AttachmentNotFound
 from chat.media.parts import attachment_refs
 from chat.models import Attachment, Conversation, Message
-from chat.ownership import owner_hash
+from chat.ownership import owner_hash, owner_token_ephemeral, owner_token_from_session
 
 
 def conversation_create(*, owner_token: str, site_id: int | None = None, language: str = "") -> Conversation:
@@ -32,6 +32,17 @@ def conversation_open(*, owner_token: str, site_id: int | None = None, language:
     return selectors.conversation_latest_for_owner(owner_token=owner_token, site_id=site_id) or conversation_create(
         owner_token=owner_token, site_id=site_id, language=language
     )
+
+
+def conversation_open_for_socket(
+    *, token: str | None, session_key: str | None, site_id: int | None = None, language: str = ""
+) -> tuple[str, Conversation]:
+    """A shopper socket's owner token and the conversation it opens, in one call: the widget's
+    `token`, else the one in the chat page's session, else a new one that lasts as long as the
+    socket. The session is read here rather than by channels' session and auth middleware, which
+    cost a socket two more trips to a database thread (docs/benchmarks.md, seventh round)."""
+    owner = token or owner_token_from_session(session_key) or owner_token_ephemeral()
+    return owner, conversation_open(owner_token=owner, site_id=site_id, language=language)
 
 
 def conversation_identify(*, conversation_id: uuid.UUID | str, user_id: str, email: str, name: str) -> None:

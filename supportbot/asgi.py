@@ -1,5 +1,5 @@
-"""ASGI entry point: HTTP through Django, websockets through Channels (origin-checked, with the
-Django session and user)."""
+"""ASGI entry point: HTTP through Django, websockets through Channels (origin-checked; sessions
+and users as each route needs them, chat/routing.py)."""
 
 import os
 
@@ -11,7 +11,6 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "supportbot.settings")
 django.setup(set_prefix=False)
 
 # Imported after Django is set up: these load models.
-from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.urls import get_resolver  # noqa: E402
@@ -24,8 +23,8 @@ from supportbot.runtime import gc_tune  # noqa: E402
 django_asgi_app = http_application(settings.HTTP_THREADS)
 
 # Sessions bind shoppers of the app's own page to their conversations (the widget uses a token
-# instead, see chat/consumers.py); auth lets staff into the live page. Origins: chat/origins.py.
-websocket_app = ChatOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
+# instead); staff sockets get Django's session and user: chat/routing.py. Origins: chat/origins.py.
+websocket_app = ChatOriginValidator(URLRouter(websocket_urlpatterns))
 
 application = ProtocolTypeRouter({"http": django_asgi_app, "websocket": websocket_app})
 
