@@ -10,11 +10,12 @@ collected ("too many clients" at 1000 chats, docs/benchmarks.md).
 Here each request's synchronous work (middleware, view, request signals) runs on one of
 HTTP_THREADS threads: the one with the fewest requests in flight when the request arrives. A
 request stays on its thread from start to end, as under Django's handler; requests that share a
-thread take turns on it between their awaits (their synchronous calls run there one at a time, as
-channels' database calls do on its one thread). A thread keeps its database connection between requests, checked as each request starts
-by Django (CONN_MAX_AGE, errors) and for a server that has closed it (supportbot/connections.py),
-so the process holds at most HTTP_THREADS connections for HTTP, and a database restart costs no
-request an error. HTTP_THREADS=0 keeps Django's thread per request.
+thread take turns on it between their awaits (their synchronous calls run there one at a time,
+as channels' database calls do on its one thread). A thread keeps its database connection
+between requests, checked as each request starts by Django (CONN_MAX_AGE, errors) and for a
+server that has closed it (supportbot/connections.py), so the process holds at most HTTP_THREADS
+connections for HTTP, and a database restart costs no request an error. HTTP_THREADS=0 keeps
+Django's thread per request.
 """
 
 from __future__ import annotations

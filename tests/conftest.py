@@ -99,7 +99,7 @@ def http_connections_closed() -> Iterator[None]:
     import sys
 
     asgi = sys.modules.get("supportbot.asgi")
-    close = getattr(asgi, "django_asgi_app", None) and getattr(asgi.django_asgi_app, "connections_close", None)
+    close = getattr(getattr(asgi, "django_asgi_app", None), "connections_close", None)
     if close is not None:
         close()
 
