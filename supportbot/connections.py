@@ -33,7 +33,7 @@ def connections_dead_close() -> None:
             gone = True
         if gone:
             # Unsolicited input on an idle connection is PostgreSQL ending it (or, never here, a
-            # notification): close it rather than read it.
-            # Django forgets the connection whatever closing it says.
+            # notification): close it rather than read it. Django forgets the connection
+            # whatever closing it says.
             with contextlib.suppress(Exception):
                 connection.close()

@@ -6,10 +6,8 @@ from __future__ import annotations
 import asyncio
 import gc
 import threading
-import time
 from collections.abc import Iterator
 
-import psycopg
 import pytest
 from channels.testing import HttpCommunicator
 from django.core.signals import request_finished, request_started
@@ -18,6 +16,7 @@ from django.db.backends.signals import connection_created
 
 from supportbot.asgi import application
 from supportbot.http import PooledASGIHandler, http_application
+from tests.postgres import backend_end
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -95,25 +94,10 @@ async def test_requests_in_flight_together_spread_over_the_threads(seen: Seen):
         app.connections_close()
 
 
-def _backend_pid_and_wait_gone(app: PooledASGIHandler) -> int:
-    """End the backend of the first HTTP thread's connection; return its pid once it is gone."""
-
-    def pid() -> int:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_backend_pid()")
-            return int(cursor.fetchone()[0])
-
-    backend = app._executors[0].submit(pid).result(timeout=10)
-    params = connection.get_connection_params()
-    params.pop("cursor_factory", None)
-    params.pop("context", None)
-    with psycopg.connect(**params, autocommit=True) as admin:
-        admin.execute("SELECT pg_terminate_backend(%s)", [backend])
-        for _ in range(500):
-            if not admin.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", [backend]).fetchone():
-                return backend
-            time.sleep(0.01)
-    raise AssertionError("the backend did not end")
+def _backend_pid() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        return int(cursor.fetchone()[0])
 
 
 async def test_a_connection_the_database_closed_costs_no_request_an_error(seen: Seen):
@@ -123,7 +107,8 @@ async def test_a_connection_the_database_closed_costs_no_request_an_error(seen: 
     try:
         assert (await _get(app, "/"))["status"] == 200
         assert seen.connections == 1
-        _backend_pid_and_wait_gone(app)  # as a restart of PostgreSQL would
+        # The first thread's connection, ended as a restart of PostgreSQL would.
+        backend_end(app._executors[0].submit(_backend_pid).result(timeout=10))
         # Without the check, the thread's next query would fail and the page would be a 500.
         assert (await _get(app, "/"))["status"] == 200
         assert seen.connections == 2
