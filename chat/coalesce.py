@@ -10,6 +10,14 @@ token by that much, and joining the tokens of that time into one frame costs the
 more, while it saves the loop the per-frame work (journal, group message, one websocket frame
 per socket) that made it late. At 500 streaming chats on one core this cut the token delay to
 about a third (docs/benchmarks.md).
+
+The reader of the model's stream can wait for the frame too (`due()`): a delta that waits for a
+frame due later means that nothing read before that frame goes can go sooner, so the reader
+stops reading until just before it goes, and then reads at once everything the model sent
+meanwhile. A streamed reply arrives a token per network read; waking the reader (and every layer
+between the socket and the turn) per token cost more than the rest of a token's work. The
+frames and the delays stay the same: the coalescer goes on joining what arrives within its
+window, it is only read later.
 """
 
 from __future__ import annotations
@@ -97,12 +105,25 @@ class DeltaCoalescer:
         self._wake = asyncio.Event()
         self._closing = False
         self._last_flush = float("-inf")
+        self._due: asyncio.Future[None] | None = None
+        self._holding = False  # a frame waits for its window: `due()` has something to wait for
         self._task = asyncio.create_task(self._run())
 
     def add(self, text: str) -> None:
         """Cheap and synchronous: called once per token."""
         self._buffer.append(text)
         self._wake.set()
+
+    def due(self) -> asyncio.Future[None] | None:
+        """A future done just before the next frame goes, while that frame waits for its window
+        (None otherwise: what is added now goes out as soon as this coalescer runs). The reader
+        awaits it, then reads on: what it reads before its next wait still goes in that frame.
+        Called per token: it only looks at a flag."""
+        if not self._holding:
+            return None
+        if self._due is None:
+            self._due = asyncio.get_running_loop().create_future()
+        return self._due
 
     async def close(self) -> None:
         """Send what is buffered and stop. Safe to call more than once."""
@@ -117,13 +138,31 @@ class DeltaCoalescer:
         return min(self._max_interval, max(self._interval, self._lag()))
 
     async def _run(self) -> None:
+        try:
+            await self._frames()
+        finally:
+            if self._due is not None and not self._due.done():
+                self._due.set_result(None)  # a reader must never wait for a frame that will not go
+
+    async def _frames(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
             await self._wake.wait()
             self._wake.clear()
             delay = self._last_flush + self.window() - loop.time()
             if delay > 0 and not self._closing:
-                await asyncio.sleep(delay)
+                self._holding = True
+                try:
+                    await asyncio.sleep(delay)
+                finally:
+                    self._holding = False
+            if self._due is not None:
+                due, self._due = self._due, None
+                if not due.done():
+                    due.set_result(None)
+                    # One pass of the loop: the reader's wake-up is queued before ours, so it reads
+                    # what has arrived, until it waits for the network again, before the frame goes.
+                    await asyncio.sleep(0)
             if self._buffer:
                 text = "".join(self._buffer)
                 self._buffer.clear()

@@ -310,6 +310,8 @@ class Turn:
                         self.first_token_ms = int((loop.time() - self._started) * 1000)
                     self.text.append(event.text)
                     self._coalescer.add(event.text)
+                    if (due := self._coalescer.due()) is not None:
+                        await due  # read on just before the frame goes (chat/coalesce.py)
                 elif isinstance(event, ReasoningDelta):
                     self.reasoning.append(event.text)
                 elif isinstance(event, Usage):

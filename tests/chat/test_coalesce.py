@@ -44,6 +44,55 @@ async def test_close_with_nothing_buffered_sends_nothing():
     assert sent == []
 
 
+async def test_a_reader_waits_for_the_due_frame_and_what_it_reads_then_goes_in_it():
+    sent: list[tuple[float, str]] = []
+    loop = asyncio.get_running_loop()
+
+    async def publish(text: str) -> None:
+        sent.append((loop.time(), text))
+
+    coalescer = DeltaCoalescer(publish=publish, interval=0.05)
+    coalescer.add("a")
+    assert coalescer.due() is None  # the first delta goes at once: nothing to wait for
+    await asyncio.sleep(0.005)
+    coalescer.add("b")
+    await asyncio.sleep(0)  # the coalescer sees it: the frame waits for its window
+    due = coalescer.due()
+    assert due is not None and not due.done()
+    assert coalescer.due() is due  # one wait per frame, however many deltas it holds
+    await due
+    # Done just before the frame goes, not after: what the reader reads now still goes in it.
+    waited = loop.time() - sent[0][0]
+    assert [text for _, text in sent] == ["a"] and waited >= 0.045
+    coalescer.add("c")
+    coalescer.add("d")
+    await asyncio.sleep(0)  # the reader waits for the network again
+    assert [text for _, text in sent] == ["a", "bcd"]
+    await asyncio.sleep(0.06)
+    coalescer.add("e")  # after a quiet window: at once again
+    assert coalescer.due() is None
+    await coalescer.close()
+    assert [text for _, text in sent] == ["a", "bcd", "e"]
+
+
+async def test_a_reader_is_never_left_waiting_for_a_frame_that_cannot_go():
+    async def publish(text: str) -> None:
+        if text == "b":
+            raise ConnectionError("the layer is gone")
+
+    coalescer = DeltaCoalescer(publish=publish, interval=0.05)
+    coalescer.add("a")
+    await asyncio.sleep(0.005)
+    coalescer.add("b")
+    await asyncio.sleep(0)
+    due = coalescer.due()
+    assert due is not None
+    await asyncio.wait_for(due, timeout=1)
+    await asyncio.sleep(0.01)
+    coalescer.add("c")
+    assert coalescer.due() is None  # its task has ended: nothing is due any more
+
+
 async def test_the_window_follows_the_loops_lag_between_the_interval_and_the_maximum():
     async def publish(text: str) -> None:
         pass
