@@ -30,12 +30,16 @@ def product_search(*, query: str, limit: int = 5, filters: SearchFilters | None 
     return [by_id[pk] for pk in ids if pk in by_id]
 
 
-# Every column but the HTML description: facts, cards and tools read the plain text, and the HTML
-# of a real product page is often the largest value of the row. (Column names from the model's
-# own fields; every value is a parameter.)
-_PRODUCT_COLUMNS = ", ".join(f.column for f in Product._meta.concrete_fields if f.name != "description_html")
+# Every column but the HTML description and the timestamps: facts, cards and tools read the plain
+# text, the HTML of a real product page is often the largest value of the row, and each
+# timestamp costs Django's Python loader ~4 µs to read (~0.2 ms a turn for five products and
+# their variants; bench/chat_load.py, eighth round). Column names from the models' own fields;
+# every value is a parameter. What is left out is deferred: reading it is a query of its own.
+_UNREAD = {"description_html", "created_at", "updated_at"}
+_PRODUCT_COLUMNS = ", ".join(f.column for f in Product._meta.concrete_fields if f.name not in _UNREAD)
+_VARIANT_COLUMNS = ", ".join(f.column for f in Variant._meta.concrete_fields if f.name not in _UNREAD)
 _PRODUCT_SQL = "SELECT {columns} FROM catalog_product WHERE id IN ({ids}) AND status = %s"
-_VARIANT_SQL = "SELECT * FROM catalog_variant WHERE product_id IN ({ids}) ORDER BY position, id"
+_VARIANT_SQL = "SELECT {columns} FROM catalog_variant WHERE product_id IN ({ids}) ORDER BY position, id"
 
 
 def products_with_variants(ids: Sequence[int]) -> list[Product]:
@@ -54,7 +58,8 @@ def products_with_variants(ids: Sequence[int]) -> list[Product]:
         return []
     found = [product.pk for product in products]
     variants: dict[int, list[Variant]] = {pk: [] for pk in found}
-    for variant in Variant.objects.raw(_VARIANT_SQL.format(ids=", ".join(["%s"] * len(found))), found):
+    sql = _VARIANT_SQL.format(columns=_VARIANT_COLUMNS, ids=", ".join(["%s"] * len(found)))
+    for variant in Variant.objects.raw(sql, found):
         variants[variant.product_id].append(variant)
     cache_name = Product.variants.rel.cache_name
     for product in products:
