@@ -33,7 +33,7 @@ def product_search(*, query: str, limit: int = 5, filters: SearchFilters | None 
 # Every column but the HTML description and the timestamps: facts, cards and tools read the plain
 # text, the HTML of a real product page is often the largest value of the row, and each
 # timestamp costs Django's Python loader ~4 µs to read (~0.2 ms a turn for five products and
-# their variants; bench/chat_load.py, eighth round). Column names from the models' own fields;
+# their variants; bench/turn_steps.py, docs/benchmarks.md). Column names from the models' own fields;
 # every value is a parameter. What is left out is deferred: reading it is a query of its own.
 _UNREAD = {"description_html", "created_at", "updated_at"}
 _PRODUCT_COLUMNS = ", ".join(f.column for f in Product._meta.concrete_fields if f.name not in _UNREAD)
