@@ -53,12 +53,22 @@ BENCH = ROOT / "bench"
 PYTHON = sys.executable
 POSTGRES_URL = os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
 DB_NAME = "supportbot_bench_chat"
+DATABASE_URL = f"{POSTGRES_URL.rsplit('/', 1)[0]}/{DB_NAME}"  # the app's, in every benchmark
 VAR_DIR = ROOT / "var" / "bench-chat"
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/5")
 APP_CORE, LOAD_CORE = "0", "1"
 PORT_STREAM, PORT_QUICK, PORT_SERVER = 18100, 18101, 18200
 PER_WORKER = 250
 TICK = os.sysconf("SC_CLK_TCK")
+
+
+def app_environ_set() -> None:
+    """For scripts that load the app in their own process (turn_steps.py, page_load.py): its
+    settings against the benchmark's database, without Redis and without an env file."""
+    os.environ["DATABASE_URL"] = DATABASE_URL
+    os.environ.pop("REDIS_URL", None)
+    os.environ.setdefault("SUPPORTBOT_ENV_FILE", "/dev/null")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "supportbot.settings")
 
 
 def _raise_nofile() -> None:
@@ -151,7 +161,7 @@ def app_env(args: argparse.Namespace, *, upstream_port: int) -> dict[str, str]:
     env.pop("DATABASE_URL", None)
     env.pop("REDIS_URL", None)
     if args.db == "postgres":
-        env["DATABASE_URL"] = f"{POSTGRES_URL.rsplit('/', 1)[0]}/{DB_NAME}"
+        env["DATABASE_URL"] = DATABASE_URL
     if args.layer == "redis":
         env["REDIS_URL"] = REDIS_URL
     if args.layer == "stock":

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import statistics
 import sys
 import time
@@ -24,12 +23,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
-from chat_load import DB_NAME, POSTGRES_URL  # noqa: E402
+from chat_load import app_environ_set  # noqa: E402
 
-os.environ["DATABASE_URL"] = f"{POSTGRES_URL.rsplit('/', 1)[0]}/{DB_NAME}"
-os.environ.pop("REDIS_URL", None)
-os.environ.setdefault("SUPPORTBOT_ENV_FILE", "/dev/null")
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "supportbot.settings")
+app_environ_set()
 
 from channels.testing import HttpCommunicator  # noqa: E402
 
