@@ -14,8 +14,8 @@ about a third (docs/benchmarks.md).
 The reader of the model's stream waits for the frame too (`due()`): while a frame waits for its
 window, nothing the reader would read can go out sooner, so it stops reading until just before
 the frame goes and then reads, in one go, what the model sent meanwhile. The frames and their
-times stay the same; the readers no longer wake between them. At 500 streaming chats this about
-halved the token delay's p99 (docs/benchmarks.md, eighth round).
+times stay the same; the readers no longer wake between them. At 500 streaming chats this
+lowered the token delay, its p99 by about a quarter (docs/benchmarks.md, eighth round).
 """
 
 from __future__ import annotations
