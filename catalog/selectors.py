@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from catalog.models import Product, Variant
 from catalog.search import SearchFilters, search_parse, search_product_ids, search_tokens
+from supportbot.rows import models_from_sql
 
 __all__ = ["SearchFilters", "product_facts", "product_search", "search_parse", "search_tokens"]
 
@@ -53,13 +54,13 @@ def products_with_variants(ids: Sequence[int]) -> list[Product]:
         return []
     marks = ", ".join(["%s"] * len(ids))
     sql = _PRODUCT_SQL.format(columns=_PRODUCT_COLUMNS, ids=marks)
-    products = list(Product.objects.raw(sql, [*ids, Product.Status.ACTIVE]))
+    products = models_from_sql(Product, sql, [*ids, Product.Status.ACTIVE])
     if not products:
         return []
     found = [product.pk for product in products]
     variants: dict[int, list[Variant]] = {pk: [] for pk in found}
     sql = _VARIANT_SQL.format(columns=_VARIANT_COLUMNS, ids=", ".join(["%s"] * len(found)))
-    for variant in Variant.objects.raw(sql, found):
+    for variant in models_from_sql(Variant, sql, found):
         variants[variant.product_id].append(variant)
     cache_name = Product.variants.rel.cache_name
     for product in products:

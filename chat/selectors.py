@@ -14,6 +14,7 @@ from chat.media.selectors import attachment_serialize
 from chat.models import Conversation, Feedback, Message, Site
 from chat.ownership import owner_hash
 from chat.states import display_name
+from supportbot.rows import models_from_sql
 
 # A reconnecting client gets this many recent messages; older ones stay in the database.
 SNAPSHOT_MESSAGES = 200
@@ -118,7 +119,7 @@ def history_messages(*, conversation_id: uuid.UUID | str) -> tuple[Message | Non
     spent 2.9 to 4.5 ms of CPU on a 20-message history, this 0.8 ms (docs/benchmarks.md)."""
     conversation = Message._meta.get_field("conversation").get_db_prep_value(conversation_id, connection)
     params = [conversation, Message.Kind.SUMMARY, conversation, Message.Kind.CHAT, Message.Role.SYSTEM]
-    rows = list(Message.objects.raw(_HISTORY_SQL, params))
+    rows = models_from_sql(Message, _HISTORY_SQL, params)
     if rows and rows[0].kind == Message.Kind.SUMMARY:
         return rows[0], rows[1:]
     return None, rows
@@ -132,12 +133,12 @@ def conversation_for_turn(*, conversation_id: uuid.UUID | str) -> Conversation:
     ORM's `select_related(...).get()` spent 0.9 to 1.4 ms of CPU, this 0.45 to 0.65 ms without a
     site (docs/benchmarks.md)."""
     pk = Conversation._meta.get_field("id").get_db_prep_value(conversation_id, connection)
-    found = list(Conversation.objects.raw("SELECT * FROM chat_conversation WHERE id = %s", [pk]))
+    found = models_from_sql(Conversation, "SELECT * FROM chat_conversation WHERE id = %s", [pk])
     if not found:
         raise Conversation.DoesNotExist(f"no conversation {conversation_id}")
     conversation = found[0]
     if conversation.site_id is not None:  # (none: reading `site` runs nothing)
-        (conversation.site,) = Site.objects.raw("SELECT * FROM chat_site WHERE id = %s", [conversation.site_id])
+        (conversation.site,) = models_from_sql(Site, "SELECT * FROM chat_site WHERE id = %s", [conversation.site_id])
     return conversation
 
 
