@@ -3,10 +3,10 @@ chat/compaction.py) and catalog facts. Synchronous (database reads): call via ch
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
+import msgspec
 from django.conf import settings
 
 from catalog.grounding import product_data
@@ -42,7 +42,8 @@ FACTS_PREAMBLE = (
 
 
 def facts_message(products: Sequence[Product]) -> dict[str, Any]:
-    data = json.dumps([product_data(product) for product in products], ensure_ascii=False)
+    # msgspec: a third of json.dumps's CPU, and compact (fewer prompt tokens); non-ASCII kept as is.
+    data = msgspec.json.encode([product_data(product) for product in products]).decode()
     return {"role": "system", "content": f"{FACTS_PREAMBLE}\n{data}"}
 
 
