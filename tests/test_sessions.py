@@ -1,12 +1,14 @@
-"""supportbot/sessions.py: Django's database sessions without a lookup per new key."""
+"""supportbot/sessions.py: Django's database sessions without a lookup per new key, and without a
+transaction around a single statement."""
 
 from __future__ import annotations
 
 import itertools
 
 import pytest
+from django.contrib.sessions.backends.base import CreateError, UpdateError
 from django.contrib.sessions.models import Session
-from django.db import connection
+from django.db import connection, transaction
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
@@ -51,3 +53,43 @@ def test_a_key_already_in_use_is_not_taken_over(monkeypatch):
     assert second.session_key == "k" * 32
     assert SessionStore(first.session_key).load() == {"owner": "first"}
     assert SessionStore(second.session_key).load() == {"owner": "second"}
+
+
+def _session_writes(client: Client) -> list[tuple[str, bool]]:
+    """Each statement on django_session a page load runs, and whether it ran inside a transaction."""
+    seen: list[tuple[str, bool]] = []
+
+    def wrapper(execute, sql, params, many, context):
+        if "django_session" in sql:
+            seen.append((sql.lstrip().split()[0].upper(), context["connection"].in_atomic_block))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(wrapper):
+        assert client.get("/").status_code == 200
+    return seen
+
+
+def test_a_page_stores_its_session_in_one_statement_without_a_transaction_around_it():
+    client = Client()
+    assert _session_writes(client) == [("INSERT", False)]
+    session = client.session
+    session["seen"] = True
+    session.save()  # an UPDATE, alone as well
+    store = SessionStore(session.session_key)
+    assert store.load()["seen"] is True
+
+
+def test_inside_a_transaction_a_key_in_use_leaves_it_usable():
+    first = SessionStore()
+    first.create()
+    with transaction.atomic():
+        taken = SessionStore(first.session_key)
+        with pytest.raises(CreateError):
+            taken.save(must_create=True)
+        # The caller's transaction goes on: Django's savepoint, as without this module.
+        other = SessionStore()
+        other["after"] = 1
+        other.create()
+    assert SessionStore(other.session_key).load() == {"after": 1}
+    with pytest.raises(UpdateError):
+        SessionStore("x" * 32).save()  # a session that is gone is not created again by an update
