@@ -6,6 +6,7 @@ import asyncio
 import time
 
 import pytest
+from asgiref.sync import SyncToAsync
 from channels.db import database_sync_to_async
 
 from chat.models import Message
@@ -158,3 +159,24 @@ async def test_other_origins_are_refused():
     shopper = Shopper(await browser_session(), origin="https://evil.example")
     connected, _ = await shopper.communicator.connect()
     assert not connected
+
+
+async def test_a_sockets_frames_and_its_closing_make_no_trip_to_channels_database_thread(fake_openai, monkeypatch):
+    # channels hands `close_old_connections` to its database thread before every handler and
+    # again when a socket closes; this socket's database work closes its own (chat/db.py).
+    fake_openai.enqueue(Script.stream(["Hello ", "there"]))
+    hops: list[str] = []
+    handover = SyncToAsync.__call__
+
+    async def counted(self: SyncToAsync, *args, **kwargs):
+        if getattr(self.func, "__name__", "") == "close_old_connections":
+            hops.append("close_old_connections")
+        return await handover(self, *args, **kwargs)
+
+    monkeypatch.setattr(SyncToAsync, "__call__", counted)
+    shopper = Shopper(await browser_session())
+    await shopper.connect()
+    await shopper.say("Hi")
+    await shopper.recv_until("reply.end")
+    await shopper.disconnect()
+    assert hops == []
