@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
@@ -59,6 +60,16 @@ def fake_openai(fake_openai_server: FakeOpenAI, settings) -> Iterator[FakeOpenAI
     settings.LLM_IDLE_TIMEOUT = 5.0
     yield fake_openai_server
     fake_openai_server.reset()
+
+
+@pytest.fixture
+def rate_window() -> None:
+    """Start the test well inside one of chat/ratelimit.py's per-minute windows: a test that counts
+    hits against a limit fails when the wall clock's minute turns between its hits (the count
+    starts again) or its refusal comes in the window's last second ("wait 1 second")."""
+    left = 60 - time.time() % 60
+    if left < 10:
+        time.sleep(left + 0.05)
 
 
 @pytest.fixture

@@ -45,6 +45,7 @@ async def test_too_many_open_sockets_from_one_address_are_turned_away_politely(o
         await shopper.disconnect()
 
 
+@pytest.mark.usefixtures("rate_window")
 async def test_messages_per_minute_are_limited_per_address_across_sessions(offline, settings):
     settings.CHAT_MESSAGES_PER_MINUTE = 100
     settings.CHAT_MESSAGES_PER_MINUTE_PER_IP = 2

@@ -271,6 +271,7 @@ async def test_switched_off_features_are_refused_by_the_server(offline):
     await shopper.disconnect()
 
 
+@pytest.mark.usefixtures("rate_window")
 async def test_a_sites_message_limit_counts_all_its_shoppers_together(offline):
     site = await make_site(messages_per_minute=2)
     shoppers = [WidgetShopper(site.public_key) for _ in range(3)]

@@ -189,6 +189,7 @@ async def test_a_post_without_a_file_is_refused():
     assert response.status_code == 400 and response.json()["error"]["code"] == "no_file"
 
 
+@pytest.mark.usefixtures("rate_window")
 async def test_uploads_are_rate_limited_per_session(settings):
     settings.CHAT_UPLOADS_PER_MINUTE = 2
     browser = await Browser().open()
