@@ -53,7 +53,7 @@ def client() -> httpx.AsyncClient:
         _client = httpx.AsyncClient(
             timeout=httpx.Timeout(connect=10, read=None, write=30, pool=10),
             limits=limits,
-            transport=_transport_module().AsyncioTransport(limits=limits),
+            transport=_transport_module().StreamingTransport(limits=limits),
         )
     return _client
 

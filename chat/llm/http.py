@@ -9,7 +9,7 @@ from urllib.request import getproxies
 import httpx
 from django.conf import settings
 
-from chat.llm.transport import AsyncioTransport
+from chat.llm.transport import StreamingTransport
 
 _clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = weakref.WeakKeyDictionary()
 
@@ -29,7 +29,7 @@ def http_client() -> httpx.AsyncClient:
             headers={"User-Agent": "supportbot/0.1"},
             # Cheaper reads per token (chat/llm/transport.py). With HTTP(S)_PROXY set, httpx's own
             # transport, which goes through the proxy (a transport given here would not).
-            transport=None if getproxies() else AsyncioTransport(limits=limits),
+            transport=None if getproxies() else StreamingTransport(limits=limits),
         )
         _clients[loop] = client
     return client

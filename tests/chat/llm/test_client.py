@@ -10,7 +10,7 @@ import pytest
 from chat.errors import UpstreamStreamError, UpstreamUnavailable
 from chat.llm.client import AttemptError, OpenAIChatClient, Timeouts
 from chat.llm.endpoints import Endpoint
-from chat.llm.transport import AsyncioTransport
+from chat.llm.transport import StreamingTransport
 from chat.llm.types import ChatRequest, Finish, ReasoningDelta, RefusalDelta, TextDelta, Usage
 from tests.fakes import Comment, Delay, Done, Headers, Refusal, Script, Text
 from tests.fakes import Finish as FinishStep
@@ -23,7 +23,7 @@ SECRET = "sk-secret-value-that-must-not-leak"
 @pytest.fixture
 async def client(fake_openai_server):
     fake_openai_server.reset()
-    async with httpx.AsyncClient(transport=AsyncioTransport(limits=httpx.Limits())) as http:
+    async with httpx.AsyncClient(transport=StreamingTransport(limits=httpx.Limits())) as http:
         yield OpenAIChatClient(
             endpoint=Endpoint(
                 name="test",
@@ -134,7 +134,7 @@ async def test_a_body_that_goes_on_after_done_is_neither_read_nor_waited_for(cli
 
 
 async def test_connection_refused_is_unavailable():
-    async with httpx.AsyncClient(transport=AsyncioTransport(limits=httpx.Limits())) as http:
+    async with httpx.AsyncClient(transport=StreamingTransport(limits=httpx.Limits())) as http:
         client = OpenAIChatClient(
             endpoint=Endpoint(name="nowhere", base_url="http://127.0.0.1:9/v1", api_key="", model="m"),
             http=http,

@@ -14,7 +14,7 @@ from chat.llm.client import Timeouts
 from chat.llm.endpoints import Endpoint
 from chat.llm.pool import RequestPool
 from chat.llm.router import EndpointHealth, ModelRouter
-from chat.llm.transport import AsyncioTransport
+from chat.llm.transport import StreamingTransport
 from chat.llm.types import ChatRequest, ModelSelected, Notice, TextDelta
 from tests.fakes import Script
 
@@ -24,7 +24,7 @@ REFUSED = "http://127.0.0.1:9/v1"  # nothing listens on the discard port
 
 @pytest.fixture
 async def http():
-    async with httpx.AsyncClient(transport=AsyncioTransport(limits=httpx.Limits())) as client:
+    async with httpx.AsyncClient(transport=StreamingTransport(limits=httpx.Limits())) as client:
         yield client
 
 

@@ -1,5 +1,5 @@
-"""chat/llm/transport.py: httpx over asyncio streams, against real servers on loopback (plain
-HTTP/1.1 and TLS with a throwaway CA)."""
+"""chat/llm/transport.py: httpx over asyncio's protocols and httptools, against real servers on
+loopback (plain HTTP/1.1 and TLS with a throwaway CA)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import httpx
 import pytest
 import trustme
 
-from chat.llm.transport import AsyncioStream, AsyncioTransport
+from chat.llm.transport import StreamingTransport
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 LIMITS = httpx.Limits(max_connections=None, max_keepalive_connections=10)
@@ -60,7 +60,7 @@ def answer(body: bytes, *, close: bool = False) -> bytes:
 
 @pytest.fixture
 async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(transport=AsyncioTransport(limits=LIMITS), timeout=2.0) as http:
+    async with httpx.AsyncClient(transport=StreamingTransport(limits=LIMITS), timeout=2.0) as http:
         yield http
 
 
@@ -80,7 +80,7 @@ async def test_each_chunk_of_a_stream_arrives_before_the_next_is_sent(client):
 
     lines = []
     async with Server(stream) as server, client.stream("POST", f"http://127.0.0.1:{server.port}/") as response:
-        assert isinstance(response.extensions["network_stream"], AsyncioStream)
+        assert response.extensions["network_stream"].get_extra_info("server_addr")[1] == server.port
         async for line in response.aiter_lines():
             if line:
                 lines.append(line)
@@ -195,7 +195,7 @@ async def test_a_connection_idle_past_its_keep_alive_expiry_is_not_reused():
     limits = httpx.Limits(max_connections=None, max_keepalive_connections=10, keepalive_expiry=0.1)
     handler = HeldAnswers()
     async with (
-        httpx.AsyncClient(transport=AsyncioTransport(limits=limits), timeout=2.0) as http,
+        httpx.AsyncClient(transport=StreamingTransport(limits=limits), timeout=2.0) as http,
         Server(handler) as server,
     ):
         url = f"http://127.0.0.1:{server.port}/now"
@@ -223,7 +223,7 @@ async def test_a_silent_server_is_a_read_timeout():
         await asyncio.sleep(5)
 
     async with Server(silent) as server:
-        transport = AsyncioTransport(limits=LIMITS)
+        transport = StreamingTransport(limits=LIMITS)
         async with httpx.AsyncClient(transport=transport, timeout=httpx.Timeout(2.0, read=0.2)) as http:
             with pytest.raises(httpx.ReadTimeout):
                 await http.get(f"http://127.0.0.1:{server.port}/")
@@ -240,6 +240,212 @@ async def test_a_server_that_breaks_off_mid_body_is_an_error(client):
             await client.get(f"http://127.0.0.1:{server.port}/")
 
 
+async def test_a_body_without_a_length_ends_with_the_connection(client):
+    async def until_close(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nconnection: close\r\n\r\nall of ")
+        await writer.drain()
+        await asyncio.sleep(0.05)
+        writer.write(b"it")
+        await writer.drain()
+
+    async with Server(until_close) as server:
+        url = f"http://127.0.0.1:{server.port}/"
+        assert (await client.get(url)).text == "all of it"
+        assert (await client.get(url)).text == "all of it"
+    assert server.connections == 2  # a body ended by the close leaves nothing to reuse
+
+
+async def test_an_interim_answer_is_skipped_for_the_real_one(client):
+    async def with_interim(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            try:
+                await read_request(reader)
+            except asyncio.IncompleteReadError:
+                return
+            writer.write(b"HTTP/1.1 103 Early Hints\r\nlink: </style.css>; rel=preload\r\n\r\n")
+            writer.write(answer(b"final"))
+            await writer.drain()
+
+    async with Server(with_interim) as server:
+        url = f"http://127.0.0.1:{server.port}/"
+        for _ in range(2):
+            response = await client.get(url)
+            assert (response.status_code, response.text, "link" in response.headers) == (200, "final", False)
+    assert server.connections == 1
+
+
+async def test_a_streamed_request_body_arrives_whole_in_chunks_and_a_sized_one_as_it_is(client):
+    received: list[tuple[bytes, bytes]] = []
+
+    async def echo_head_and_body(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            try:
+                head = await reader.readuntil(b"\r\n\r\n")
+            except asyncio.IncompleteReadError:
+                return
+            if b"transfer-encoding: chunked" in head.lower():
+                body = b""
+                while size := int((await reader.readuntil(b"\r\n")).strip(), 16):
+                    body += (await reader.readexactly(size + 2))[:-2]
+                await reader.readexactly(2)
+            else:
+                length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+                body = await reader.readexactly(length)
+            received.append((head, body))
+            writer.write(answer(b"%d" % len(body)))
+            await writer.drain()
+
+    async def parts() -> AsyncIterator[bytes]:
+        for i in range(3):
+            yield b"part %d;" % i
+
+    async with Server(echo_head_and_body) as server:
+        url = f"http://127.0.0.1:{server.port}/upload"
+        assert (await client.post(url, content=parts())).text == str(len(b"part 0;part 1;part 2;"))
+        # A multipart upload (as chat/llm/transcribe.py sends a voice note) has its length.
+        note = bytes(range(256)) * 4096  # 1 MiB: more than one write's worth
+        uploaded = await client.post(url, files={"file": ("note.webm", note, "audio/webm")}, data={"model": "m"})
+    assert received[0][1] == b"part 0;part 1;part 2;"
+    assert note in received[1][1] and int(uploaded.text) == len(received[1][1])
+    assert server.connections == 1
+
+
+async def test_a_body_larger_than_the_read_buffer_arrives_whole(client):
+    big = bytes(range(256)) * 8192  # 2 MiB, read slowly: the socket is paused and resumed
+
+    async def large(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            try:
+                await read_request(reader)
+            except asyncio.IncompleteReadError:
+                return
+            writer.write(answer(big))
+            await writer.drain()
+
+    async with Server(large) as server, client.stream("GET", f"http://127.0.0.1:{server.port}/") as response:
+        received = b""
+        async for piece in response.aiter_raw():
+            received += piece
+            await asyncio.sleep(0.01)
+        assert received == big
+        assert (await client.get(f"http://127.0.0.1:{server.port}/")).content == big
+    assert server.connections == 1
+
+
+async def test_a_reader_that_falls_behind_stops_the_socket_rather_than_buffering_the_body(client):
+    big = bytes(range(256)) * (128 * 1024)  # 32 MiB: more than the kernel's buffers on both sides hold
+    sent = asyncio.Event()
+
+    async def large(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(answer(big))
+        await writer.drain()
+        sent.set()
+        await reader.read()
+
+    async with Server(large) as server, client.stream("GET", f"http://127.0.0.1:{server.port}/") as response:
+        pieces = response.aiter_raw()
+        received = await anext(pieces)
+        await asyncio.sleep(0.3)
+        assert not sent.is_set()  # the rest waits in the server, not in this process
+        async for piece in pieces:
+            received += piece
+        assert received == big and sent.is_set()
+
+
+async def test_a_response_closed_before_its_end_does_not_leave_its_connection_for_reuse(client):
+    handler = HeldAnswers()
+
+    async def long_body(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        if b"/long" in head:
+            writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nten bytes.")
+            await writer.drain()
+            await reader.read()  # until the client gives up on it
+            return
+        writer.write(answer(b"short"))
+        await writer.drain()
+        await handler(reader, writer)
+
+    async with Server(long_body) as server:
+        base = f"http://127.0.0.1:{server.port}"
+        async with client.stream("GET", f"{base}/long") as response:
+            assert await anext(response.aiter_raw()) == b"ten bytes."
+        assert (await client.get(f"{base}/now")).text == "short"
+    assert server.connections == 2
+
+
+async def test_a_malformed_response_is_a_protocol_error(client):
+    async def garbage(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: nonsense\r\n\r\n")
+        await writer.drain()
+        await reader.read()
+
+    async with Server(garbage) as server:
+        with pytest.raises(httpx.RemoteProtocolError, match="malformed response"):
+            await client.get(f"http://127.0.0.1:{server.port}/")
+
+
+async def test_a_server_that_closes_without_answering_is_a_protocol_error(client):
+    async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+
+    async with Server(hang_up) as server:
+        with pytest.raises(httpx.RemoteProtocolError, match="without sending a response"):
+            await client.get(f"http://127.0.0.1:{server.port}/")
+
+
+async def test_a_head_request_ends_at_the_head(client):
+    async def head(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 1234\r\n\r\n")
+        await writer.drain()
+        await reader.read()
+
+    async with Server(head) as server:
+        response = await client.head(f"http://127.0.0.1:{server.port}/")
+    assert (response.status_code, response.headers["content-length"], response.content) == (200, "1234", b"")
+
+
+async def test_at_the_connection_limit_a_request_waits_for_one_and_gives_up_at_the_pool_timeout():
+    limits = httpx.Limits(max_connections=2, max_keepalive_connections=2)
+    handler = HeldAnswers()
+    async with (
+        httpx.AsyncClient(transport=StreamingTransport(limits=limits), timeout=httpx.Timeout(2.0, pool=0.2)) as http,
+        Server(handler) as server,
+    ):
+        base = f"http://127.0.0.1:{server.port}"
+        streams = await held(http, handler, [f"{base}/hold/a", f"{base}/hold/b"])
+        with pytest.raises(httpx.PoolTimeout):
+            await http.get(f"{base}/now")
+        waiting = asyncio.create_task(http.get(f"{base}/now"))
+        await asyncio.sleep(0.05)
+        assert not waiting.done()  # both connections busy
+        handler.release("a")
+        assert (await waiting).text == "/now"  # on the connection "a" let go
+        handler.release("b")
+        await asyncio.gather(*streams)
+        assert server.connections == 2
+
+
+async def test_a_cancelled_request_frees_its_connection_slot():
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+    handler = HeldAnswers()
+    async with (
+        httpx.AsyncClient(transport=StreamingTransport(limits=limits), timeout=httpx.Timeout(2.0, pool=0.5)) as http,
+        Server(handler) as server,
+    ):
+        base = f"http://127.0.0.1:{server.port}"
+        (stuck,) = await held(http, handler, [f"{base}/hold/never"])
+        stuck.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await stuck
+        assert (await http.get(f"{base}/now")).text == "/now"
+        assert server.connections == 2  # the cancelled one's connection was closed, not reused
+
+
 async def test_https_with_a_trusted_certificate_and_refused_with_an_untrusted_one(monkeypatch, tmp_path):
     authority = trustme.CA()
     server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -254,14 +460,14 @@ async def test_https_with_a_trusted_certificate_and_refused_with_an_untrusted_on
     async with Server(hello, ssl_context=server_context) as server:
         url = f"https://localhost:{server.port}/"
         # Not trusted by the default bundle: refused.
-        async with httpx.AsyncClient(transport=AsyncioTransport(limits=LIMITS), timeout=2.0) as http:
+        async with httpx.AsyncClient(transport=StreamingTransport(limits=LIMITS), timeout=2.0) as http:
             with pytest.raises(httpx.ConnectError):
                 await http.get(url)
         # Trusted through SSL_CERT_FILE, as an operator with a private CA would configure it.
         bundle = tmp_path / "ca.pem"
         authority.cert_pem.write_to_path(str(bundle))
         monkeypatch.setenv("SSL_CERT_FILE", str(bundle))
-        trusting = httpx.AsyncClient(transport=AsyncioTransport(limits=LIMITS), timeout=2.0)
+        trusting = httpx.AsyncClient(transport=StreamingTransport(limits=LIMITS), timeout=2.0)
         async with trusting, trusting.stream("GET", url) as response:
             assert response.extensions["network_stream"].get_extra_info("ssl_object") is not None
             assert (await response.aread()) == b"secure"

@@ -10,7 +10,7 @@ import pytest
 from chat.errors import UpstreamStreamError
 from chat.llm.client import OpenAIChatClient, Timeouts
 from chat.llm.endpoints import Endpoint
-from chat.llm.transport import AsyncioTransport
+from chat.llm.transport import StreamingTransport
 from chat.llm.types import ChatRequest, Finish, TextDelta, ToolCall, ToolCalls, Usage
 from tests.fakes import Delay, Done, Headers, Raw, Script, ToolCallDelta
 from tests.fakes import Finish as FinishStep
@@ -34,7 +34,7 @@ def chunk(delta: dict, finish: str | None = None) -> str:
 @pytest.fixture
 async def client(fake_openai_server):
     fake_openai_server.reset()
-    async with httpx.AsyncClient(transport=AsyncioTransport(limits=httpx.Limits())) as http:
+    async with httpx.AsyncClient(transport=StreamingTransport(limits=httpx.Limits())) as http:
         endpoint = Endpoint(name="t", base_url=fake_openai_server.base_url, api_key="k", model="m")
         yield OpenAIChatClient(endpoint=endpoint, http=http, timeouts=Timeouts(first_token=2, idle=1))
 
