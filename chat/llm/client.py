@@ -40,7 +40,7 @@ logger = logging.getLogger(__name__)
 
 _ERROR_BODY_LIMIT = 8192
 # After `[DONE]`, how long the rest of the body (normally just the chunked encoding's end, sent
-# with it) may take: a body read to its end is what lets httpcore keep the connection for the
+# with it) may take: a body read to its end is what lets the transport keep the connection for the
 # next turn; one that does not end by then is closed instead, as before.
 _AFTER_DONE_SECONDS = 0.1
 

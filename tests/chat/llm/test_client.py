@@ -113,7 +113,7 @@ async def test_closing_the_stream_early_closes_the_upstream_connection(client, f
 
 
 async def test_a_streamed_reply_leaves_its_connection_for_the_next_request(client, fake_openai_server):
-    # Read to the body's end after [DONE]: httpcore keeps only a connection whose response ended.
+    # Read to the body's end after [DONE]: the transport keeps only a connection whose response ended.
     fake_openai_server.enqueue(Script.stream("one"), Script.stream("two"))
     assert TextDelta("one") in await collect(client)
     assert TextDelta("two") in await collect(client)

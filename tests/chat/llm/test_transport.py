@@ -160,7 +160,7 @@ async def held(http: httpx.AsyncClient, handler: HeldAnswers, urls: list[str]) -
 
 
 async def test_connections_are_kept_alive_while_more_than_the_limit_are_busy(client):
-    # httpcore 1.0.9's own pool closed a finished connection whenever the pool held more than
+    # httpcore 1.0.9's pool (before chat/llm/transport.py's) closed a finished connection whenever it held more than
     # the keep-alive limit (10 here) in all, busy ones included: the next request connected again.
     handler = HeldAnswers()
     async with Server(handler) as server:
