@@ -376,14 +376,20 @@ async def test_a_response_closed_before_its_end_does_not_leave_its_connection_fo
     assert server.connections == 2
 
 
-async def test_a_malformed_response_is_a_protocol_error(client):
-    async def garbage(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+def sends_then_waits(raw: bytes) -> Handler:
+    """A handler that answers one request with `raw` and keeps the connection until the client closes it."""
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await read_request(reader)
-        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: nonsense\r\n\r\n")
+        writer.write(raw)
         await writer.drain()
         await reader.read()
 
-    async with Server(garbage) as server:
+    return handler
+
+
+async def test_a_malformed_response_is_a_protocol_error(client):
+    async with Server(sends_then_waits(b"HTTP/1.1 200 OK\r\ncontent-length: nonsense\r\n\r\n")) as server:
         with pytest.raises(httpx.RemoteProtocolError, match="malformed response"):
             await client.get(f"http://127.0.0.1:{server.port}/")
 
@@ -398,13 +404,7 @@ async def test_a_server_that_closes_without_answering_is_a_protocol_error(client
 
 
 async def test_a_head_request_ends_at_the_head(client):
-    async def head(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await read_request(reader)
-        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 1234\r\n\r\n")
-        await writer.drain()
-        await reader.read()
-
-    async with Server(head) as server:
+    async with Server(sends_then_waits(b"HTTP/1.1 200 OK\r\ncontent-length: 1234\r\n\r\n")) as server:
         response = await client.head(f"http://127.0.0.1:{server.port}/")
     assert (response.status_code, response.headers["content-length"], response.content) == (200, "1234", b"")
 
