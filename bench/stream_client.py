@@ -1,6 +1,6 @@
 """The model client's own CPU per streamed chunk, against a bare read of the same stream.
 
-    .venv/bin/python bench/stream_client.py [--tokens 2000] [--rounds 15] [--streams 1]
+    .venv/bin/python bench/stream_client.py [--tokens 2000] [--rounds 15] [--streams 1] [--rate 0]
 
 Starts bench/upstream_sim.py with no pause between chunks and reads its reply, in rounds that
 alternate (so both see the same machine):
@@ -12,8 +12,10 @@ alternate (so both see the same machine):
   the turn's coalescer.
 
 Prints the median CPU time per chunk of each (µs, process CPU over the round) and app / bare.
---streams reads that many replies at once (more data per network read, as under load). Not part
-of the tests; chat_load.py measures the whole app.
+--streams reads that many replies at once; --rate paces each reply's chunks (per second; 0: no
+pause, many chunks per network read). Under load each network read brings a chunk or a few:
+`--streams 200 --rate 50 --tokens 200` is that case, where what a reader costs per read counts
+more than what it costs per byte. Not part of the tests; chat_load.py measures the whole app.
 """
 
 from __future__ import annotations
@@ -91,7 +93,8 @@ async def run(args: argparse.Namespace) -> None:
         for reader in ("bare", "app"):
             results[reader].append(await round_of(reader, args.streams))
     bare_us, app_us = statistics.median(results["bare"]), statistics.median(results["app"])
-    print(f"{args.tokens} chunks x {args.streams} stream(s), {args.rounds} rounds; median CPU per chunk:")
+    pace = f"{args.rate:g} a second" if args.rate else "no pause"
+    print(f"{args.tokens} chunks ({pace}) x {args.streams} stream(s), {args.rounds} rounds; median CPU per chunk:")
     print(f"  bare read  {bare_us:7.1f} µs")
     print(f"  app client {app_us:7.1f} µs   ({app_us / bare_us:.2f}x bare, +{app_us - bare_us:.1f} µs)")
 
@@ -101,8 +104,9 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--streams", type=int, default=1)
+    parser.add_argument("--rate", type=float, default=0, help="chunks per second per reply (0: no pause)")
     args = parser.parse_args()
-    sim_args = ["--port", str(PORT), "--tokens", str(args.tokens), "--rate", "0", "--ttft", "0"]
+    sim_args = ["--port", str(PORT), "--tokens", str(args.tokens), "--rate", str(args.rate), "--ttft", "0"]
     sim_args = [sys.executable, str(ROOT / "bench" / "upstream_sim.py"), *sim_args]
     sim = subprocess.Popen(sim_args, stdout=subprocess.DEVNULL)
     try:

@@ -1,7 +1,7 @@
 """One request to one OpenAI-compatible chat-completions endpoint: the wire format.
 
-This module alone knows the request body, SSE framing (via httpx-sse: `data:` lines joined,
-comments, every line ending, `event:`/`id:`/`retry:` fields), chunk deltas, tool-call
+This module alone knows the request body, SSE framing (chat/llm/sse.py: `data:` lines joined,
+comments, every line ending, `event:` fields), chunk deltas, tool-call
 fragments, the usage chunk, error bodies and mid-stream error events. Callers get StreamEvent
 values and two kinds of failure: AttemptError (nothing was streamed; says whether a retry may
 help) and UpstreamStreamError (the stream broke after it started). Retries and failover live in
@@ -18,12 +18,12 @@ from typing import Any
 
 import httpx
 import msgspec
-from httpx_sse import EventSource, ServerSentEvent
 
 from chat.errors import UpstreamStreamError, UpstreamUnavailable
 from chat.llm.content import content_for_endpoint
 from chat.llm.endpoints import Endpoint, request_params
 from chat.llm.retry import status_is_retryable
+from chat.llm.sse import SSEDecoder
 from chat.llm.tools import ToolCallAssembler
 from chat.llm.types import (
     ChatRequest,
@@ -39,6 +39,7 @@ from chat.llm.types import (
 logger = logging.getLogger(__name__)
 
 _ERROR_BODY_LIMIT = 8192
+_json_decode = msgspec.json.Decoder().decode
 # After `[DONE]`, how long the rest of the body (normally just the chunked encoding's end, sent
 # with it) may take: a body read to its end is what lets the transport keep the connection for the
 # next turn; one that does not end by then is closed instead, as before.
@@ -77,14 +78,14 @@ class _ChunkTimer:
         self._expired = False
         self._handle: asyncio.TimerHandle | None = None
 
-    async def next(self, events: AsyncIterator[ServerSentEvent], limit: float) -> ServerSentEvent:
+    async def next(self, reads: AsyncIterator[bytes], limit: float) -> bytes:
         self._deadline = self._loop.time() + limit
         if self._handle is None or self._handle.when() > self._deadline:  # none, or for a longer limit
             self.stop()
             self._handle = self._loop.call_at(self._deadline, self._check)
         self._waiting = True
         try:
-            return await anext(events)
+            return await anext(reads)
         except asyncio.CancelledError:
             if self._expired and self._task is not None and self._task.uncancel() == 0:
                 raise TimeoutError from None
@@ -194,7 +195,10 @@ class OpenAIChatClient:
             raise AttemptError(detail=detail, retryable=True) from None
 
     async def _sse_events(self, response: httpx.Response) -> AsyncIterator[StreamEvent]:
-        events = EventSource(response).aiter_sse()
+        # One network read at a time, and every event it completed before the next: under load a
+        # read brings a chunk or a few, and what a read costs counts more than what a byte does.
+        reads = response.aiter_bytes()
+        sse = SSEDecoder()
         timer = _ChunkTimer()
         timeout = self._timeouts.first_token
         tool_calls = ToolCallAssembler()
@@ -203,7 +207,7 @@ class OpenAIChatClient:
         try:
             while True:
                 try:
-                    sse: ServerSentEvent = await timer.next(events, timeout)
+                    data = await timer.next(reads, timeout)
                 except StopAsyncIteration:
                     break
                 except TimeoutError:
@@ -216,30 +220,36 @@ class OpenAIChatClient:
                     if timeout <= 0:
                         break
                     continue
-                if sse.data == "[DONE]":
-                    drain_until = loop.time() + _AFTER_DONE_SECONDS
-                    timeout = _AFTER_DONE_SECONDS
-                    continue
-                if not sse.data:
-                    continue
-                try:
-                    chunk = msgspec.json.decode(sse.data)
-                except msgspec.DecodeError:
-                    raise UpstreamStreamError(detail=f"unreadable stream data: {sse.data[:200]!r}") from None
-                if not isinstance(chunk, dict):
-                    raise UpstreamStreamError(detail=f"unexpected stream data: {sse.data[:200]!r}")
-                if "error" in chunk or sse.event == "error":
-                    raise UpstreamStreamError(detail=f"error event: {_error_text(chunk)}")
-                for event in _chunk_events(chunk, tool_calls):
-                    # After the first real event, silence between chunks is judged by the idle timeout.
-                    timeout = self._timeouts.idle
-                    yield event
+                for event in sse.feed(data):
+                    if event.data == b"[DONE]":
+                        drain_until = loop.time() + _AFTER_DONE_SECONDS
+                        timeout = _AFTER_DONE_SECONDS
+                        break
+                    if not event.data:
+                        continue
+                    try:
+                        chunk = _json_decode(event.data)
+                    except msgspec.DecodeError:
+                        raise UpstreamStreamError(detail=f"unreadable stream data: {_text(event.data)}") from None
+                    if not isinstance(chunk, dict):
+                        raise UpstreamStreamError(detail=f"unexpected stream data: {_text(event.data)}")
+                    if "error" in chunk or event.event == b"error":
+                        raise UpstreamStreamError(detail=f"error event: {_error_text(chunk)}")
+                    for stream_event in _chunk_events(chunk, tool_calls):
+                        # After the first real event, silence between reads is judged by the idle timeout.
+                        timeout = self._timeouts.idle
+                        yield stream_event
         finally:
             timer.stop()
         if drain_until is None:
             raise UpstreamStreamError(detail="the stream ended without [DONE]")
         if tool_calls:  # a server that never sent finish_reason "tool_calls"
             yield ToolCalls(tool_calls.take())
+
+
+def _text(data: bytes) -> str:
+    """The start of a stream's data, for an error message."""
+    return repr(data[:200].decode(errors="replace"))
 
 
 def _chunk_events(chunk: dict[str, Any], tool_calls: ToolCallAssembler) -> Iterator[StreamEvent]:

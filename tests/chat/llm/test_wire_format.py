@@ -70,6 +70,14 @@ async def test_events_cut_anywhere_between_reads(client, fake_openai_server):
     assert events == [TextDelta("Grüße 👟"), Finish("stop")]
 
 
+async def test_a_line_separator_inside_the_json_is_text_and_a_byte_order_mark_is_dropped(client, fake_openai_server):
+    """U+2028 may stand raw inside a JSON string; only CR and LF end an SSE line."""
+    first = json.dumps({"choices": [{"index": 0, "delta": {"content": "a\u2028b\x85c"}}]}, ensure_ascii=False)
+    body = f"\ufeffdata: {first}\n\ndata: {chunk({}, 'stop')}\n\ndata: [DONE]\n\n".encode()
+    events = await events_for(client, fake_openai_server, Raw(body))
+    assert events == [TextDelta("a\u2028b\x85c"), Finish("stop")]
+
+
 async def test_multi_line_data_is_joined_and_event_id_retry_fields_are_tolerated(client, fake_openai_server):
     first, second = chunk({"content": "joined"}).split(', "choices"')
     body = (
