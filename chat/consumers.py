@@ -4,6 +4,8 @@ and relay conversation events in sequence order. No business logic lives here.""
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
 import time
 from typing import Any
@@ -13,6 +15,7 @@ from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.layers import get_channel_layer
 from django.conf import settings
 from django.utils import translation
 from django.utils.translation import get_supported_language_variant, gettext
@@ -22,6 +25,7 @@ from django.utils.translation.trans_real import parse_accept_lang_header
 from chat import handoff, metrics, selectors, services, states, turns
 from chat.backpressure import TOO_SLOW, SendWindow
 from chat.db import db_call
+from chat.dispatch import dispatch_many
 from chat.errors import ChatError, ConversationNotFound, NotClosed, TooManyConnections
 from chat.events import conversation_group, turn_stop_request
 from chat.heartbeat import heartbeats
@@ -90,6 +94,20 @@ class ConversationStream(AsyncWebsocketConsumer):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.window = SendWindow(settings.CHAT_UNACKED_BYTES)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        """channels' AsyncConsumer.__call__ (channels 4.3), with chat/dispatch.py's loop instead of
+        `await_many_dispatch`: no task and `asyncio.wait` per message in or out."""
+        self.scope = scope
+        self.channel_layer = get_channel_layer(self.channel_layer_alias)
+        sources = [receive]
+        if self.channel_layer is not None:
+            self.channel_name = await self.channel_layer.new_channel()
+            self.channel_receive = functools.partial(self.channel_layer.receive, self.channel_name)
+            sources.append(self.channel_receive)
+        self.base_send = send
+        with contextlib.suppress(StopConsumer):  # a handler closed the consumer
+            await dispatch_many(sources, self.dispatch)
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         """channels' dispatch without its `aclose_old_connections()` before every handler
