@@ -72,6 +72,31 @@ async def test_a_receive_waiting_before_the_send_gets_the_message(layer):
     assert (await waiting)["n"] == 1
 
 
+async def test_a_cancelled_receive_loses_nothing(layer):
+    """A socket's receive cancelled just as a message was handed to it (the consumer closing):
+    the message stays for the next receive, and two receives in a row each get one."""
+    channel = await layer.new_channel()
+    first = asyncio.create_task(layer.receive(channel))
+    await asyncio.sleep(0)
+    await layer.send(channel, {"type": "x", "n": 1})
+    first.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    assert (await layer.receive(channel))["n"] == 1
+    one, two = asyncio.create_task(layer.receive(channel)), asyncio.create_task(layer.receive(channel))
+    await asyncio.sleep(0)
+    await layer.send(channel, {"type": "x", "n": 2})
+    await layer.send(channel, {"type": "x", "n": 3})
+    assert sorted([(await one)["n"], (await two)["n"]]) == [2, 3]
+
+
+async def test_bad_group_names_are_refused_with_or_without_members(layer):
+    with pytest.raises(TypeError):
+        await layer.group_send("no spaces allowed", {"type": "x"})
+    with pytest.raises(TypeError):
+        await layer.group_add("no spaces allowed", await layer.new_channel())
+
+
 async def test_expired_messages_are_dropped_with_their_channel_s_memberships(layer, monkeypatch):
     layer.expiry = 0
     if isinstance(layer, InMemoryChannelLayer):
