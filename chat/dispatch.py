@@ -3,12 +3,12 @@
 
 channels makes a new task for every message a consumer receives and waits for its sources with
 `asyncio.wait`: a message reaches its handler two passes of the event loop after its receive
-had it (the task's end calls the wait back in one, which wakes the consumer in the next). A streaming reply is a message on every
-socket of its conversation per frame, and under load a pass of the loop is long: at 500 streaming
-chats the token delay's p50 / p99 went from 209 / 541 to 129 / 327 ms with this loop, for the
-same CPU (docs/benchmarks.md, eleventh round). Here each source has one task for the consumer's
-life that receives a message and dispatches it itself; a lock keeps one handler running at a
-time, as channels does.
+had it (the task's end calls the wait back in one, which wakes the consumer in the next). A
+streaming reply is a message on every socket of its conversation per frame, and under load a
+pass of the loop is long: at 500 streaming chats the token delay's p50 / p99 went from 209 / 541
+to 129 / 327 ms with this loop, for the same CPU (docs/benchmarks.md, eleventh round). Here each
+source has one task for the consumer's life that receives a message and dispatches it itself; a
+lock keeps one handler running at a time, as channels does.
 
 The same guarantees as channels': one message handled at a time, in the order each source gives
 them; a source is asked for its next message only once its last one was handled (a slow handler
