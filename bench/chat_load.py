@@ -330,7 +330,9 @@ def measured(args: argparse.Namespace, target: str, shoppers: int) -> dict[str, 
                     "record",
                     # Without pausing the app, py-spy reads stacks as they change: about a
                     # quarter of the samples come out cut short (eighth round). Paused, every
-                    # stack is whole, and the app runs slower while it is sampled.
+                    # stack is whole, and the app runs slower while it is sampled; the stops land
+                    # on system calls more often than the CPU does (getpid() in every
+                    # asyncio.get_running_loop(): eleventh round), so check a finding in runs.
                     *([] if args.profile_blocking else ["--nonblocking"]),
                     # Only samples holding the GIL: where the process's CPU goes, not its threads
                     # waiting for PostgreSQL or for the GIL.
@@ -464,7 +466,9 @@ def main() -> None:
     parser.add_argument("--no-quiet", action="store_true")
     parser.add_argument("--profile", help="folder for py-spy raw profiles of the app (one per N)")
     parser.add_argument(
-        "--profile-blocking", action="store_true", help="py-spy pauses the app for each sample: whole stacks"
+        "--profile-blocking",
+        action="store_true",
+        help="py-spy pauses the app for each sample: whole stacks (system calls get more than their share)",
     )
     parser.add_argument("--json", help="write every figure here too")
     parser.add_argument(
