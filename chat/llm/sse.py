@@ -39,7 +39,10 @@ class SSEDecoder:
     text. Bytes that are not UTF-8 stay as they are (the JSON decoder rejects them)."""
 
     def __init__(self) -> None:
-        self._tail = b""  # a line not ended yet
+        self._head = b""  # the stream's first bytes, while too few to tell a byte-order mark
+        # A line not ended yet, in pieces: a long line over many reads is joined once, not copied
+        # again with every read.
+        self._tail: list[bytes] = []
         self._after_cr = False  # the last read ended with CR: an LF first in the next is its pair
         self._started = False  # the byte-order mark is looked for only at the start
         self._data: list[bytes] = []
@@ -48,11 +51,11 @@ class SSEDecoder:
     def feed(self, chunk: bytes) -> list[Event]:
         if not self._started:
             # The mark may come split over reads: wait until there are enough bytes to tell.
-            head = self._tail + chunk
+            head = self._head + chunk
             if len(head) < len(_BOM) and _BOM.startswith(head):
-                self._tail = head
+                self._head = head
                 return []
-            self._started, self._tail = True, b""
+            self._started, self._head = True, b""
             chunk = head[len(_BOM) :] if head.startswith(_BOM) else head
         if self._after_cr and chunk:
             self._after_cr = False
@@ -62,12 +65,16 @@ class SSEDecoder:
             self._after_cr = chunk[-1] == 0x0D
             chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         if b"\n" not in chunk:
-            self._tail += chunk
+            if chunk:
+                self._tail.append(chunk)
             return []
         lines = chunk.split(b"\n")
         if self._tail:
-            lines[0] = self._tail + lines[0]
-        self._tail = lines.pop()  # b"" when the read ended with a line
+            self._tail.append(lines[0])
+            lines[0] = b"".join(self._tail)
+            self._tail = []
+        if last := lines.pop():  # b"" when the read ended with a line
+            self._tail.append(last)
         events: list[Event] = []
         for line in lines:
             if not line:

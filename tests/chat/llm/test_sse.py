@@ -95,3 +95,10 @@ def test_the_same_events_as_httpx_sse(body):
         reads = [body[a:b] for a, b in zip([0, *cuts], [*cuts, len(body)], strict=True)]
         ours = [(e.data.decode(), e.event.decode()) for e in decoded(*reads) if e.data]
         assert ours == reference, reads
+
+
+def test_a_long_line_over_many_reads_is_one_line():
+    data = b'{"content": "' + b"x" * 300_000 + b'"}'
+    body = b"data: " + data + b"\n\n"
+    reads = [body[i : i + 4096] for i in range(0, len(body), 4096)]
+    assert decoded(*reads) == [Event(data)]
